@@ -9,11 +9,14 @@
 //! - [`metrics`]: named counters and gauges, logged periodically and served as Prometheus text.
 //! - [`backoff`]: exponential backoff with jitter for reconnect loops.
 //! - [`shutdown`]: a broadcast stop signal tied to Ctrl-C / SIGTERM.
+//! - `testing` (feature `testing`): helpers for integration tests against the real stack.
 
 pub mod backoff;
 pub mod kafka;
 pub mod metrics;
 pub mod records;
 pub mod shutdown;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use records::{Action, Side, Signal, Trade};

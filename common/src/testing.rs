@@ -1,0 +1,176 @@
+//! Helpers for integration tests against the real stack (enabled by the `testing` feature).
+//!
+//! One place for what every crate's tests need: a fresh topic per test, waiting for a condition,
+//! and reading a topic to the end. They talk to the broker in `KAFKA_BROKERS` (default
+//! `127.0.0.1:9092`), the one `spark/stack up` starts; when it is not there they fail and say so.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+/// Broker address for tests.
+pub fn brokers() -> String {
+    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_string())
+}
+
+/// A topic name unique to this test run: `<test>-<random>`.
+pub fn rand_topic(test: &str) -> String {
+    let suffix: u64 = rand::random();
+    format!("test-{test}-{suffix:016x}")
+}
+
+/// Creates `topic` with `partitions` partitions and waits until it is usable.
+///
+/// Panics with instructions when the broker is not reachable: an integration test must never
+/// pass quietly without the stack.
+pub async fn create_topic(topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("admin client");
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let result = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &opts,
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot reach Kafka at {} ({e}); start the stack with `spark/stack up`",
+                brokers()
+            )
+        });
+    for r in result {
+        r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+    }
+    wait_for(Duration::from_secs(30), || {
+        partition_count(topic) == Some(partitions as usize)
+    })
+    .await
+    .unwrap_or_else(|_| panic!("topic {topic} not ready after 30 s"));
+}
+
+fn partition_count(topic: &str) -> Option<usize> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .ok()?;
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .ok()?;
+    md.topics()
+        .first()
+        .filter(|t| t.error().is_none())
+        .map(|t| t.partitions().len())
+}
+
+/// Polls `condition` every 100 ms until it holds; `Err(())` after `timeout`.
+pub async fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> Result<(), ()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Produces `(key, value, timestamp_ms)` records and waits for every delivery.
+pub async fn produce(topic: &str, records: &[(String, String, i64)]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let mut pending = Vec::with_capacity(records.len());
+    for (k, v, ts) in records {
+        let record = FutureRecord::to(topic)
+            .key(k.as_str())
+            .payload(v.as_str())
+            .timestamp(*ts);
+        match producer.send_result(record) {
+            Ok(delivery) => pending.push(delivery),
+            Err((e, _)) => panic!("enqueue to {topic}: {e}"),
+        }
+    }
+    for delivery in pending {
+        delivery
+            .await
+            .expect("delivery canceled")
+            .unwrap_or_else(|(e, _)| panic!("produce to {topic}: {e}"));
+    }
+}
+
+/// One consumed record.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub value: Option<String>,
+    pub timestamp_ms: Option<i64>,
+}
+
+/// Reads every record of `topic` from the beginning until `done(records)` holds or `timeout`
+/// passes, then returns what it read. Runs on a blocking thread (librdkafka polls block).
+pub async fn consume_until(
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&[Record]) -> bool + Send + 'static,
+) -> Vec<Record> {
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || consume_until_blocking(&topic, timeout, done))
+        .await
+        .expect("consumer thread")
+}
+
+fn consume_until_blocking(
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set(
+            "group.id",
+            format!("test-reader-{:016x}", rand::random::<u64>()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    while Instant::now() < deadline && !done(&out) {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push(Record {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                value: m.payload().map(|v| String::from_utf8_lossy(v).into_owned()),
+                timestamp_ms: m.timestamp().to_millis(),
+            }),
+            Some(Err(e)) => tracing::warn!(error = %e, "test consumer"),
+            None => {}
+        }
+    }
+    out
+}
