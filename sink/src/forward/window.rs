@@ -1,0 +1,280 @@
+//! The in-flight window: records consumed but not yet committable, in consumption order.
+//!
+//! This is where "commit only what was delivered" is decided. A record enters when it is
+//! consumed and is *finished* when its line was written (or acknowledged, in ack mode), when it
+//! was filtered out or skipped, or when its dead-letter copy was stored. The commit position of
+//! a partition only moves past a record once it and every record consumed before it are
+//! finished, so a crash or a broken connection re-sends rather than loses. The window's size is
+//! capped in records and bytes; the forwarder stops consuming while it is full.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Position of a record in the window (consumption order, never reused).
+pub type Seq = u64;
+
+/// A line waiting to be written or acknowledged.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub id: Arc<str>,
+    pub bytes: Arc<[u8]>,
+    /// When it was last written; `None` until it is.
+    pub sent_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+enum State {
+    Finished,
+    /// Waiting for something other than the endpoint (a dead-letter delivery).
+    Waiting,
+    Pending(Line),
+}
+
+#[derive(Debug)]
+struct Slot {
+    partition: i32,
+    offset: i64,
+    state: State,
+}
+
+/// Records in flight and the commit positions they allow.
+#[derive(Debug)]
+pub struct Window {
+    slots: VecDeque<Slot>,
+    /// Seq of `slots[0]`.
+    first: Seq,
+    bytes: usize,
+    max_records: usize,
+    max_bytes: usize,
+    /// In ack mode: pending lines by signal id, oldest first (an id may repeat).
+    by_id: Option<HashMap<Arc<str>, VecDeque<Seq>>>,
+    /// Next offset to commit per partition, moved since the last [`Window::take_commits`].
+    commits: HashMap<i32, i64>,
+}
+
+impl Window {
+    /// `acks`: lines finish on [`Window::ack`] rather than on [`Window::finish`].
+    pub fn new(max_records: usize, max_bytes: usize, acks: bool) -> Self {
+        Self {
+            slots: VecDeque::new(),
+            first: 0,
+            bytes: 0,
+            max_records,
+            max_bytes,
+            by_id: acks.then(HashMap::new),
+            commits: HashMap::new(),
+        }
+    }
+
+    /// Whether another record may be consumed.
+    pub fn has_room(&self) -> bool {
+        self.slots.len() < self.max_records && self.bytes < self.max_bytes
+    }
+
+    /// Records in the window.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// A record with nothing left to do (filtered out, or skipped without dead-lettering).
+    pub fn push_finished(&mut self, partition: i32, offset: i64) {
+        self.push(partition, offset, State::Finished);
+        self.advance();
+    }
+
+    /// A record that finishes later through [`Window::finish`] (a dead-letter delivery).
+    pub fn push_waiting(&mut self, partition: i32, offset: i64) -> Seq {
+        self.push(partition, offset, State::Waiting)
+    }
+
+    /// A record whose line must reach the endpoint.
+    pub fn push_line(&mut self, partition: i32, offset: i64, id: &str, bytes: Arc<[u8]>) -> Seq {
+        self.bytes += bytes.len();
+        let id: Arc<str> = Arc::from(id);
+        let seq = self.push(
+            partition,
+            offset,
+            State::Pending(Line {
+                id: id.clone(),
+                bytes,
+                sent_at: None,
+            }),
+        );
+        if let Some(by_id) = &mut self.by_id {
+            by_id.entry(id).or_default().push_back(seq);
+        }
+        seq
+    }
+
+    fn push(&mut self, partition: i32, offset: i64, state: State) -> Seq {
+        let seq = self.first + self.slots.len() as Seq;
+        self.slots.push_back(Slot {
+            partition,
+            offset,
+            state,
+        });
+        seq
+    }
+
+    /// Records that the line of `seq` was written at `at`.
+    pub fn sent(&mut self, seq: Seq, at: Instant) {
+        if let Some(State::Pending(line)) = self.state_mut(seq) {
+            line.sent_at = Some(at);
+        }
+    }
+
+    /// Finishes `seq` (line written without ack mode, or dead-letter stored). Idempotent.
+    pub fn finish(&mut self, seq: Seq) {
+        if let Some(state) = self.state_mut(seq) {
+            if let State::Pending(line) = std::mem::replace(state, State::Finished) {
+                self.bytes -= line.bytes.len();
+            }
+            self.advance();
+        }
+    }
+
+    /// Finishes the oldest pending line with this signal id; false if there is none (a late
+    /// or unknown acknowledgement, which is ignored).
+    pub fn ack(&mut self, id: &str) -> bool {
+        let Some(by_id) = &mut self.by_id else {
+            return false;
+        };
+        let Some(seqs) = by_id.get_mut(id) else {
+            return false;
+        };
+        let seq = seqs.pop_front();
+        if seqs.is_empty() {
+            by_id.remove(id);
+        }
+        match seq {
+            Some(seq) => {
+                self.finish(seq);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every pending line, oldest first: what to (re)send on a new connection.
+    pub fn pending_lines(&self) -> impl Iterator<Item = (Seq, &Line)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| match &slot.state {
+                State::Pending(line) => Some((self.first + i as Seq, line)),
+                _ => None,
+            })
+    }
+
+    /// When the oldest line still waiting for its acknowledgement was written.
+    pub fn oldest_unacknowledged(&self) -> Option<Instant> {
+        self.pending_lines()
+            .filter_map(|(_, line)| line.sent_at)
+            .min()
+    }
+
+    /// Commit positions (partition, next offset) that moved since the last call.
+    pub fn take_commits(&mut self) -> Vec<(i32, i64)> {
+        let mut commits: Vec<_> = self.commits.drain().collect();
+        commits.sort_unstable();
+        commits
+    }
+
+    /// Forgets every record (after a rebalance: the group's committed offsets are the truth
+    /// again, and records of partitions still ours will be consumed again from there).
+    pub fn clear(&mut self) {
+        self.first += self.slots.len() as Seq;
+        self.slots.clear();
+        self.bytes = 0;
+        if let Some(by_id) = &mut self.by_id {
+            by_id.clear();
+        }
+        self.commits.clear();
+    }
+
+    fn state_mut(&mut self, seq: Seq) -> Option<&mut State> {
+        let index = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        self.slots.get_mut(index).map(|slot| &mut slot.state)
+    }
+
+    /// Drops finished records from the front, moving their partitions' commit positions.
+    fn advance(&mut self) {
+        while let Some(slot) = self.slots.front() {
+            if !matches!(slot.state, State::Finished) {
+                break;
+            }
+            self.commits.insert(slot.partition, slot.offset + 1);
+            self.slots.pop_front();
+            self.first += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(s: &str) -> Arc<[u8]> {
+        Arc::from(s.as_bytes())
+    }
+
+    #[test]
+    fn commits_move_only_past_a_finished_prefix() {
+        let mut w = Window::new(10, 1000, false);
+        let a = w.push_line(0, 10, "a", line("aa"));
+        let b = w.push_line(1, 20, "b", line("bb"));
+        w.push_finished(0, 11);
+        assert!(w.take_commits().is_empty());
+        w.finish(b);
+        assert!(w.take_commits().is_empty(), "a is still pending");
+        w.finish(a);
+        assert_eq!(w.take_commits(), [(0, 12), (1, 21)]);
+        assert!(w.is_empty());
+        assert_eq!(w.bytes, 0);
+        w.finish(a); // idempotent, and unknown seqs are ignored
+        assert!(w.take_commits().is_empty());
+    }
+
+    #[test]
+    fn acks_finish_the_oldest_line_with_the_id_and_unacked_lines_stay_pending() {
+        let mut w = Window::new(10, 1000, true);
+        let a1 = w.push_line(0, 1, "a", line("a"));
+        w.push_line(0, 2, "b", line("b"));
+        w.push_line(0, 3, "a", line("a"));
+        let t = Instant::now();
+        for seq in a1..a1 + 3 {
+            w.sent(seq, t);
+        }
+        assert!(w.ack("a"));
+        assert_eq!(w.take_commits(), [(0, 2)]);
+        assert!(!w.ack("zzz"));
+        assert!(w.ack("a")); // the second "a", behind unacknowledged "b"
+        assert!(w.take_commits().is_empty());
+        let pending: Vec<_> = w.pending_lines().map(|(_, l)| l.id.to_string()).collect();
+        assert_eq!(pending, ["b"]);
+        assert_eq!(w.oldest_unacknowledged(), Some(t));
+        assert!(w.ack("b"));
+        assert_eq!(w.take_commits(), [(0, 4)]);
+        assert!(!w.ack("a"));
+    }
+
+    #[test]
+    fn room_is_bounded_by_records_and_bytes_and_waiting_records_hold_commits() {
+        let mut w = Window::new(2, 5, false);
+        let d = w.push_waiting(0, 1);
+        assert!(w.has_room());
+        w.push_line(0, 2, "x", line("123456"));
+        assert!(!w.has_room());
+        w.finish(d);
+        assert_eq!(w.take_commits(), [(0, 2)]);
+        assert!(!w.has_room(), "bytes still over the limit");
+        w.clear();
+        assert!(w.has_room() && w.is_empty());
+        assert_eq!(w.push_waiting(0, 3), 2, "seqs are never reused");
+    }
+}

@@ -1,0 +1,86 @@
+//! Turning a record value into a [`Signal`], and naming what is wrong when it is not one.
+//!
+//! A bad record must never stop the stream: the kinds here become the `kind` label of the
+//! skipped counters, so an operator sees *why* records are skipped, not just how many.
+
+use common::Signal;
+
+/// Why a record is not a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InvalidKind {
+    /// The record has no value (a tombstone) or an empty one.
+    Empty,
+    /// The value is not JSON at all (or not UTF-8).
+    NotJson,
+    /// Valid JSON, but not the shape of a signal (missing field, wrong type, unknown action).
+    NotASignal,
+}
+
+impl InvalidKind {
+    /// Every kind, for pre-registering counters so they show up as 0.
+    pub const ALL: [InvalidKind; 3] = [Self::Empty, Self::NotJson, Self::NotASignal];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Empty => "empty",
+            Self::NotJson => "not_json",
+            Self::NotASignal => "not_a_signal",
+        }
+    }
+}
+
+/// A record value that is not a signal, and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}: {detail}", kind.as_str())]
+pub struct Invalid {
+    pub kind: InvalidKind,
+    pub detail: String,
+}
+
+/// Parses one record value (or one received line, without its newline).
+pub fn decode(value: Option<&[u8]>) -> Result<Signal, Invalid> {
+    let value = match value {
+        Some(v) if !v.trim_ascii().is_empty() => v,
+        _ => {
+            return Err(Invalid {
+                kind: InvalidKind::Empty,
+                detail: "no value".into(),
+            })
+        }
+    };
+    serde_json::from_slice(value).map_err(|e| Invalid {
+        kind: match e.classify() {
+            serde_json::error::Category::Data => InvalidKind::NotASignal,
+            _ => InvalidKind::NotJson,
+        },
+        detail: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A valid signal value as the Spark query writes it (null indicators omitted).
+    pub(crate) fn signal_json(strategy: &str, symbol: &str, minute: u32) -> String {
+        format!(
+            r#"{{"id":"{strategy}|{symbol}|2026-11-24T21:{minute:02}:00.000Z","strategy":"{strategy}","symbol":"{symbol}","bar_start":"2026-11-24T21:{m0:02}:00.000Z","bar_end":"2026-11-24T21:{minute:02}:00.000Z","open":1.0,"high":2.0,"low":0.5,"close":1.5,"volume":3.0,"trades":4,"bars":2,"indicators":{{"sma_fast":1.25}},"action":"BUY","reasons":["sma_cross_up"]}}"#,
+            m0 = minute - 1
+        )
+    }
+
+    #[test]
+    fn kinds_of_bad_input() {
+        assert!(decode(Some(signal_json("s", "BTC/USD", 5).as_bytes())).is_ok());
+        let kind = |v: Option<&[u8]>| decode(v).unwrap_err().kind;
+        assert_eq!(kind(None), InvalidKind::Empty);
+        assert_eq!(kind(Some(b"  ")), InvalidKind::Empty);
+        assert_eq!(kind(Some(b"{not json")), InvalidKind::NotJson);
+        assert_eq!(kind(Some(&[0xff, 0xfe])), InvalidKind::NotJson);
+        assert_eq!(kind(Some(br#"{"id":"x"}"#)), InvalidKind::NotASignal);
+        assert_eq!(kind(Some(b"[1,2]")), InvalidKind::NotASignal);
+        let wrong_action = signal_json("s", "BTC/USD", 5).replace("BUY", "MAYBE");
+        assert_eq!(kind(Some(wrong_action.as_bytes())), InvalidKind::NotASignal);
+    }
+}

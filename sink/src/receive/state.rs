@@ -1,0 +1,165 @@
+//! What the receiver has seen: a bounded set of recent ids for de-duplication, the counters,
+//! and (for library users) the arrivals in order.
+//!
+//! One [`Received`] is shared by every connection, so a signal re-sent on a new connection
+//! after a reconnect is recognized as the duplicate it is.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use common::metrics::{Counter, Registry};
+
+/// One new signal as it arrived.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub id: Arc<str>,
+    pub symbol: String,
+    /// Wall-clock time the line was read, comparable with Kafka record timestamps.
+    pub at: SystemTime,
+}
+
+/// The last `capacity` distinct ids, oldest forgotten first.
+#[derive(Debug)]
+struct Dedup {
+    seen: HashSet<Arc<str>>,
+    order: VecDeque<Arc<str>>,
+    capacity: usize,
+}
+
+impl Dedup {
+    /// True when `id` is new (and now remembered).
+    fn insert(&mut self, id: &str) -> bool {
+        if self.capacity == 0 || self.seen.contains(id) {
+            return self.capacity == 0;
+        }
+        if self.order.len() == self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        let id: Arc<str> = Arc::from(id);
+        self.seen.insert(id.clone());
+        self.order.push_back(id);
+        true
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    dedup: Dedup,
+    arrivals: Option<Vec<Arrival>>,
+}
+
+/// The counters of a receiver (`sink_received_*`).
+#[derive(Debug, Clone)]
+pub(crate) struct Counters {
+    pub lines: Counter,
+    pub signals: Counter,
+    pub duplicates: Counter,
+    pub acks: Counter,
+    pub connections: Counter,
+}
+
+impl Counters {
+    pub(crate) fn new(registry: &Registry) -> Self {
+        Self {
+            lines: registry.counter("received_lines_total", "Lines read from all connections."),
+            signals: registry.counter(
+                "received_signals_total",
+                "Distinct signals received (duplicates not counted).",
+            ),
+            duplicates: registry.counter(
+                "received_duplicates_total",
+                "Signals received again with an id already seen, and dropped.",
+            ),
+            acks: registry.counter("acks_sent_total", "Acknowledgement lines sent."),
+            connections: registry.counter("connections_total", "Connections accepted."),
+        }
+    }
+}
+
+/// Handle on what a receiver has seen; cheap to clone, readable while it runs.
+#[derive(Debug, Clone)]
+pub struct Received {
+    state: Arc<Mutex<State>>,
+    pub(crate) counters: Counters,
+}
+
+impl Received {
+    pub(crate) fn new(registry: &Registry, capacity: usize, keep_arrivals: bool) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(State {
+                dedup: Dedup {
+                    seen: HashSet::new(),
+                    order: VecDeque::new(),
+                    capacity,
+                },
+                arrivals: keep_arrivals.then(Vec::new),
+            })),
+            counters: Counters::new(registry),
+        }
+    }
+
+    /// Marks `id` as seen without counting it (ids loaded from the append file).
+    pub(crate) fn remember(&self, id: &str) {
+        self.lock().dedup.insert(id);
+    }
+
+    /// Records one signal; true if it is new, false for a duplicate.
+    pub(crate) fn record(&self, id: &str, symbol: &str, at: SystemTime) -> bool {
+        let mut state = self.lock();
+        if !state.dedup.insert(id) {
+            self.counters.duplicates.inc();
+            return false;
+        }
+        self.counters.signals.inc();
+        if let Some(arrivals) = &mut state.arrivals {
+            arrivals.push(Arrival {
+                id: Arc::from(id),
+                symbol: symbol.to_string(),
+                at,
+            });
+        }
+        true
+    }
+
+    /// Distinct signals received so far.
+    pub fn signals(&self) -> u64 {
+        self.counters.signals.get()
+    }
+
+    /// Duplicates dropped so far.
+    pub fn duplicates(&self) -> u64 {
+        self.counters.duplicates.get()
+    }
+
+    /// Every new signal so far, in arrival order (empty unless `keep_arrivals` was set).
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.lock().arrivals.clone().unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("received-state lock poisoned")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_are_dropped_within_the_capacity() {
+        let registry = Registry::new("t");
+        let r = Received::new(&registry, 2, true);
+        let now = SystemTime::now();
+        assert!(r.record("a", "X", now));
+        assert!(!r.record("a", "X", now));
+        assert!(r.record("b", "X", now));
+        assert!(r.record("c", "X", now)); // forgets "a"
+        assert!(r.record("a", "X", now));
+        assert_eq!((r.signals(), r.duplicates()), (4, 1));
+        let ids: Vec<_> = r.arrivals().iter().map(|a| a.id.to_string()).collect();
+        assert_eq!(ids, ["a", "b", "c", "a"]);
+    }
+}
