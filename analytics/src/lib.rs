@@ -1,1 +1,33 @@
-//! analytics
+//! Trading strategies as Spark Structured Streaming queries, submitted, stopped and watched
+//! over Spark Connect.
+//!
+//! A strategy file says which indicators and rules to run on which trades; this crate turns it
+//! into one declarative Spark query (Kafka trades -> bars -> lookback windows -> indicators ->
+//! rules -> Kafka signals) that runs distributed on the cluster's executors, and manages that
+//! query by name from any process.
+//!
+//! ## Layout
+//! - [`strategy`]: the strategy file, its defaults and validation.
+//! - [`rules`]: what each rule compares, defined once for the SQL and the reference.
+//! - [`sql`]: the query as Spark SQL steps (indicators as higher-order functions).
+//! - [`query`]: the steps as a DataFrame with the Kafka source and sink; start, explain.
+//! - [`connect`]: the shared Spark Connect session and the reachability check.
+//! - [`control`]: submit / stop / list / status by query name.
+//! - [`progress`]: Spark's progress JSON, reduced to what operators look at.
+//! - [`table`]: text tables for the CLI.
+//! - [`reference`]: an independent Rust implementation of the same computation, for tests.
+//! - [`error`]: the library's error type.
+
+pub mod connect;
+pub mod control;
+pub mod error;
+pub mod progress;
+pub mod query;
+pub mod reference;
+pub mod rules;
+pub mod sql;
+pub mod strategy;
+pub mod table;
+
+pub use error::Error;
+pub use strategy::Strategy;

@@ -97,7 +97,10 @@ fn trades_counted_per_symbol_and_window_through_kafka_and_spark() {
         .filter(expr("symbol IS NOT NULL AND ts IS NOT NULL"));
     let counts = parsed
         .with_watermark("ts", "1 minute")
-        .group_by(vec![expr("window(ts, '10 seconds')").alias("w"), col("symbol")])
+        .group_by(vec![
+            expr("window(ts, '10 seconds')").alias("w"),
+            col("symbol"),
+        ])
         .agg(vec![expr("count(*) AS n").expression().clone()])
         .select_expr(vec![
             "symbol AS key",
@@ -156,7 +159,10 @@ fn trades_counted_per_symbol_and_window_through_kafka_and_spark() {
     assert_eq!(out.len(), want, "each window is emitted exactly once");
 
     query.0.stop().expect("stop the query");
-    assert!(!query.0.is_active().unwrap(), "query still active after stop");
+    assert!(
+        !query.0.is_active().unwrap(),
+        "query still active after stop"
+    );
     let still_listed = spark
         .streams()
         .active()

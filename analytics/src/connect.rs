@@ -1,0 +1,187 @@
+//! Connecting to Spark Connect with a stable session identity.
+//!
+//! Spark Connect queries belong to the client session that started them. The CLI is a
+//! short-lived process, so every invocation joins the same server-side session (a fixed
+//! `user_id` and `session_id` in the connection string): that is how `stop` in a new process
+//! finds a query `submit` started in an earlier one. Reachability is checked with a plain TCP
+//! connect first, because the client's own retry policy would otherwise spend minutes backing
+//! off before reporting a server that is simply not there.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use spark_connect::SparkSession;
+
+use crate::error::{Error, SparkContext};
+
+/// Default Spark Connect address.
+pub const DEFAULT_REMOTE: &str = "sc://127.0.0.1:15002";
+/// Default user id of the shared session.
+pub const DEFAULT_USER_ID: &str = "tradesignal";
+/// Default session id (a fixed v4 UUID) shared by every CLI invocation.
+pub const DEFAULT_SESSION_ID: &str = "5f1c2a7e-9b4d-4e3a-8c61-2d7f0b9e4a13";
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// `sc://host:port`, optionally with `/;key=value` parameters (token, use_ssl, ...).
+    pub remote: String,
+    pub user_id: String,
+    /// A v4 UUID; every process using the same one sees the same queries.
+    pub session_id: String,
+    /// How long the reachability check waits.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Connection {
+            remote: DEFAULT_REMOTE.into(),
+            user_id: DEFAULT_USER_ID.into(),
+            session_id: DEFAULT_SESSION_ID.into(),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Connection {
+    /// The connection string with the session identity appended.
+    pub fn url(&self) -> Result<String, Error> {
+        let id = uuid::Uuid::parse_str(&self.session_id)
+            .map_err(|e| Error::Settings(format!("session id `{}`: {e}", self.session_id)))?;
+        if id.get_version_num() != 4 {
+            return Err(Error::Settings(format!(
+                "session id `{}` must be a version-4 UUID",
+                self.session_id
+            )));
+        }
+        if self.user_id.is_empty() || self.user_id.contains([';', '=', '/']) {
+            return Err(Error::Settings(format!(
+                "user id `{}` must be non-empty without `;`, `=` or `/`",
+                self.user_id
+            )));
+        }
+        let base = self.remote.trim_end_matches('/');
+        if base.contains("user_id=") || base.contains("session_id=") {
+            return Err(Error::Settings(
+                "set the user and session ids with --user-id/--session-id, not in --remote".into(),
+            ));
+        }
+        let sep = if base.contains("/;") { ";" } else { "/;" };
+        Ok(format!(
+            "{base}{sep}user_id={};session_id={}",
+            self.user_id, self.session_id
+        ))
+    }
+
+    /// `host:port` of the server.
+    pub fn endpoint(&self) -> Result<String, Error> {
+        let rest = self
+            .remote
+            .strip_prefix("sc://")
+            .ok_or_else(|| Error::Settings(format!("`{}` must start with sc://", self.remote)))?;
+        let authority = rest.split(['/', ';', '?']).next().unwrap_or_default();
+        if authority.is_empty() {
+            return Err(Error::Settings(format!("`{}` names no host", self.remote)));
+        }
+        Ok(
+            if authority
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            {
+                authority.to_string()
+            } else {
+                format!("{authority}:15002")
+            },
+        )
+    }
+
+    /// Checks the server accepts TCP connections, then opens the shared session.
+    pub fn connect(&self) -> Result<SparkSession, Error> {
+        let url = self.url()?;
+        let endpoint = self.endpoint()?;
+        let unreachable = |reason: String| Error::Unreachable {
+            endpoint: endpoint.clone(),
+            reason,
+        };
+        let addrs: Vec<_> = endpoint
+            .to_socket_addrs()
+            .map_err(|e| unreachable(e.to_string()))?
+            .collect();
+        let mut last = String::from("no address");
+        if !addrs.iter().any(
+            |a| match TcpStream::connect_timeout(a, self.connect_timeout) {
+                Ok(_) => true,
+                Err(e) => {
+                    last = e.to_string();
+                    false
+                }
+            },
+        ) {
+            return Err(unreachable(last));
+        }
+        SparkSession::builder()
+            .remote(&url)
+            .get_or_create()
+            .during(|| format!("connect to {endpoint}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_carries_the_shared_identity() {
+        let c = Connection::default();
+        assert_eq!(
+            c.url().unwrap(),
+            format!("sc://127.0.0.1:15002/;user_id=tradesignal;session_id={DEFAULT_SESSION_ID}")
+        );
+        let with_params = Connection {
+            remote: "sc://h:1/;use_ssl=true".into(),
+            ..Connection::default()
+        };
+        assert!(with_params
+            .url()
+            .unwrap()
+            .starts_with("sc://h:1/;use_ssl=true;user_id=tradesignal;"));
+        assert_eq!(with_params.endpoint().unwrap(), "h:1");
+        let no_port = Connection {
+            remote: "sc://spark".into(),
+            ..Connection::default()
+        };
+        assert_eq!(no_port.endpoint().unwrap(), "spark:15002");
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let bad_id = Connection {
+            session_id: "not-a-uuid".into(),
+            ..Connection::default()
+        };
+        assert!(matches!(bad_id.url(), Err(Error::Settings(_))));
+        let bad_remote = Connection {
+            remote: "http://h".into(),
+            ..Connection::default()
+        };
+        assert!(matches!(bad_remote.endpoint(), Err(Error::Settings(_))));
+    }
+
+    #[test]
+    fn nothing_listening_is_unreachable_quickly() {
+        // Bind then drop: the port is very likely closed afterwards.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = Connection {
+            remote: format!("sc://127.0.0.1:{port}"),
+            ..Connection::default()
+        };
+        let err = c.connect().err().expect("nothing listens there");
+        assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+        assert!(err.to_string().contains("spark/stack up"));
+    }
+}

@@ -1,0 +1,158 @@
+//! Turning a strategy into a Spark DataFrame and a running streaming query.
+//!
+//! The SQL lives in [`crate::sql`]; this module adds what is not SQL: the Kafka source and sink
+//! options, the session settings a query captures when it starts, the checkpoint, trigger and
+//! query name.
+
+use std::collections::HashMap;
+
+use spark_connect::functions::expr;
+use spark_connect::streaming::{StreamingQuery, Trigger};
+use spark_connect::{DataFrame, SparkSession};
+
+use crate::error::{Error, SparkContext};
+use crate::sql::{self, Step};
+use crate::strategy::Strategy;
+
+/// Kafka source options of a strategy (typed fields first, then the raw escape hatch, which
+/// validation keeps from overriding them).
+pub fn source_options(s: &Strategy) -> HashMap<String, String> {
+    let mut o: HashMap<String, String> = s.source.options.clone().into_iter().collect();
+    o.insert("kafka.bootstrap.servers".into(), s.source.brokers.clone());
+    o.insert("subscribe".into(), s.source.topic.clone());
+    o.insert("startingOffsets".into(), s.source.starting_offsets.clone());
+    o.insert(
+        "failOnDataLoss".into(),
+        s.source.fail_on_data_loss.to_string(),
+    );
+    if s.source.max_offsets_per_trigger > 0 {
+        o.insert(
+            "maxOffsetsPerTrigger".into(),
+            s.source.max_offsets_per_trigger.to_string(),
+        );
+    }
+    o
+}
+
+/// Kafka sink options of a strategy, checkpoint included.
+pub fn sink_options(s: &Strategy) -> HashMap<String, String> {
+    let mut o: HashMap<String, String> = s.sink.options.clone().into_iter().collect();
+    o.insert(
+        "kafka.bootstrap.servers".into(),
+        s.sink_brokers().to_string(),
+    );
+    o.insert("topic".into(), s.sink.topic.clone());
+    o.insert("checkpointLocation".into(), s.checkpoint_location());
+    o
+}
+
+/// Applies one step to a DataFrame.
+fn apply(df: DataFrame, step: &Step) -> DataFrame {
+    let exprs = |v: &[String]| v.iter().map(|e| expr(e).expression().clone()).collect();
+    match step {
+        Step::Select(v) => df.select_expr(v.iter().map(String::as_str).collect()),
+        Step::Filter(e) => df.filter(expr(e)),
+        Step::Observe { name, exprs: v } => df.observe(name, exprs(v)),
+        Step::Watermark { column, delay } => df.with_watermark(column, delay),
+        Step::Aggregate { keys, aggs } => df
+            .group_by(keys.iter().map(|k| expr(k)).collect::<Vec<_>>())
+            .agg(exprs(aggs)),
+    }
+}
+
+/// The streaming DataFrame of a strategy: Kafka source through the signal JSON.
+pub fn dataframe(spark: &SparkSession, s: &Strategy) -> DataFrame {
+    let source = spark
+        .read_stream()
+        .format("kafka")
+        .options(source_options(s))
+        .load(None);
+    sql::steps(s)
+        .iter()
+        .fold(source, |df, d| apply(df, &d.step))
+}
+
+/// Session settings the query captures at start: UTC (bar boundaries, signal ids) and the
+/// strategy's shuffle partitions, or the server's setting when it has none.
+fn configure_session(spark: &SparkSession, s: &Strategy) -> Result<(), Error> {
+    let conf = spark.conf();
+    conf.set("spark.sql.session.timeZone", "UTC")
+        .during(|| "set the session time zone".into())?;
+    const PARTITIONS: &str = "spark.sql.shuffle.partitions";
+    if s.query.shuffle_partitions > 0 {
+        conf.set(PARTITIONS, &s.query.shuffle_partitions.to_string())
+            .during(|| format!("set {PARTITIONS}"))?;
+    } else {
+        conf.unset(PARTITIONS)
+            .during(|| format!("reset {PARTITIONS}"))?;
+    }
+    Ok(())
+}
+
+/// Starts the strategy's query (resuming from its checkpoint when there is one).
+pub fn start(spark: &SparkSession, s: &Strategy) -> Result<StreamingQuery, Error> {
+    configure_session(spark, s)?;
+    dataframe(spark, s)
+        .write_stream()
+        .format("kafka")
+        .options(sink_options(s))
+        .output_mode("append")
+        .query_name(s.query_name())
+        .trigger(Trigger::ProcessingTime(format!(
+            "{} milliseconds",
+            s.query.trigger_interval_ms
+        )))
+        .start("")
+        .during(|| format!("start query {}", s.query_name()))
+}
+
+/// The plan Spark will run for the strategy: the SQL steps, then Spark's own extended plan
+/// (parsed, analyzed, optimized and physical) of the streaming DataFrame.
+pub fn explain(spark: &SparkSession, s: &Strategy) -> Result<String, Error> {
+    configure_session(spark, s)?;
+    let view = format!("explain_{}", s.query_name().replace('-', "_"));
+    dataframe(spark, s)
+        .create_or_replace_temp_view(&view)
+        .during(|| "register the query as a temporary view".into())?;
+    let rows = spark
+        .sql(&format!("EXPLAIN EXTENDED SELECT * FROM {view}"))
+        .and_then(|df| df.collect())
+        .during(|| "explain the query".into())?;
+    let _ = spark.sql(&format!("DROP VIEW IF EXISTS {view}"));
+    let plan: Vec<String> = rows
+        .iter()
+        .filter_map(|r| match r.get(0) {
+            Some(spark_connect::row::Value::String(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    Ok(format!(
+        "== Steps (Spark SQL) ==\n{}\n{}",
+        sql::describe(&sql::steps(s)),
+        plan.join("\n")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_come_from_typed_fields_and_the_escape_hatch() {
+        let mut s = Strategy::default();
+        s.source
+            .options
+            .insert("kafka.security.protocol".into(), "SSL".into());
+        s.sink.brokers = "k2:9092".into();
+        let src = source_options(&s);
+        assert_eq!(src["subscribe"], "market.trades");
+        assert_eq!(src["maxOffsetsPerTrigger"], "200000");
+        assert_eq!(src["failOnDataLoss"], "false");
+        assert_eq!(src["kafka.security.protocol"], "SSL");
+        let sink = sink_options(&s);
+        assert_eq!(sink["kafka.bootstrap.servers"], "k2:9092");
+        assert_eq!(sink["topic"], "signals");
+        s.source.max_offsets_per_trigger = 0;
+        assert!(!source_options(&s).contains_key("maxOffsetsPerTrigger"));
+    }
+}

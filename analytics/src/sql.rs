@@ -1,0 +1,584 @@
+//! The strategy as Spark SQL: every step of the streaming query after the Kafka source, as
+//! plain SQL expression strings.
+//!
+//! A Rust client cannot ship Rust code to the executors, so the whole computation (parsing,
+//! bars, lookback windows, indicators, rules, the signal JSON) is declarative Spark SQL with
+//! higher-order functions (`aggregate`, `transform`, `zip_with`, `filter`, `sequence`). Keeping
+//! it as data ([`Step`]s of strings) rather than inline builder calls lets `explain` print
+//! exactly what is submitted and lets unit tests check its shape without a server;
+//! [`crate::query`] turns the steps into a DataFrame.
+//!
+//! Indicator expressions are written once as functions of an array of closes, then applied to
+//! the window (`closes`) and to the same window without its last bar (`closes_prev`): a
+//! crossing compares the last bar with the one before, both computed inside one window.
+
+use common::records::TRADE_SPARK_SCHEMA;
+
+use crate::rules::{self, Crossing, Direction, Line, Series, Tolerance, TIE};
+use crate::strategy::{IndicatorParams, Strategy};
+
+/// Name of the observed metrics (bad and total input records) in the query's progress.
+pub const INPUT_METRICS: &str = "input";
+/// Observed metric: records kept out because they did not parse or failed validation.
+pub const BAD_RECORDS: &str = "bad_records";
+/// Observed metric: all records read from Kafka.
+pub const RECORDS: &str = "records";
+
+/// One transformation of the streaming DataFrame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// `selectExpr(exprs)`.
+    Select(Vec<String>),
+    /// `filter(expr)`.
+    Filter(String),
+    /// `observe(name, aggregates)`: per-batch metrics in the query progress.
+    Observe { name: String, exprs: Vec<String> },
+    /// `withWatermark(column, delay)`.
+    Watermark { column: String, delay: String },
+    /// `groupBy(keys).agg(aggregates)`.
+    Aggregate {
+        keys: Vec<String>,
+        aggs: Vec<String>,
+    },
+}
+
+/// A step with a one-line reason, for `explain`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Described {
+    pub what: &'static str,
+    pub step: Step,
+}
+
+/// Every step from the raw Kafka rows (`key`, `value`, ...) to the sink's `key`, `value`.
+pub fn steps(s: &Strategy) -> Vec<Described> {
+    let bar_s = s.bars.interval_s;
+    let lookback_s = bar_s * s.bars.lookback as u64;
+    let d = |what, step| Described { what, step };
+    let mut out = vec![
+        d(
+            "parse each Kafka value as a trade; flag what is unusable",
+            Step::Select(vec![format!(
+                "from_json(CAST(value AS STRING), '{TRADE_SPARK_SCHEMA}') AS t"
+            )]),
+        ),
+        d(
+            "",
+            Step::Select(vec![
+                "t.symbol AS symbol".into(),
+                "t.trade_id AS trade_id".into(),
+                "t.price AS price".into(),
+                "t.qty AS qty".into(),
+                "t.ts AS ts".into(),
+                format!("coalesce({}, false) AS valid", valid_trade("t")),
+            ]),
+        ),
+        d(
+            "count bad records per batch (progress.observedMetrics.input)",
+            Step::Observe {
+                name: INPUT_METRICS.into(),
+                exprs: vec![
+                    format!("count_if(NOT valid) AS {BAD_RECORDS}"),
+                    format!("count(1) AS {RECORDS}"),
+                ],
+            },
+        ),
+        d(
+            "keep bad records out of the math",
+            Step::Filter("valid".into()),
+        ),
+        d(
+            "event time = the trade's exchange time",
+            Step::Watermark {
+                column: "ts".into(),
+                delay: format!("{} seconds", s.bars.watermark_delay_s),
+            },
+        ),
+        d(
+            "OHLCV bars: tumbling event-time windows per symbol",
+            Step::Aggregate {
+                keys: vec![
+                    format!("window(ts, '{bar_s} seconds') AS bar"),
+                    "symbol".into(),
+                ],
+                aggs: vec![
+                    "min_by(price, struct(ts, trade_id)) AS open".into(),
+                    "max(price) AS high".into(),
+                    "min(price) AS low".into(),
+                    "max_by(price, struct(ts, trade_id)) AS close".into(),
+                    "sum(qty) AS volume".into(),
+                    "count(1) AS trades".into(),
+                ],
+            },
+        ),
+        d(
+            "a bar's event time is its window_time, for the chained window",
+            Step::Select(vec![
+                "symbol".into(),
+                "window_time(bar) AS bar_time".into(),
+                "named_struct('bar_end', bar.end, 'bar_start', bar.start, 'open', open, \
+                 'high', high, 'low', low, 'close', close, 'volume', volume, 'trades', trades) \
+                 AS b"
+                    .into(),
+            ]),
+        ),
+        d(
+            "lookback: sliding windows of L bars, one per bar, the bars sorted by end",
+            Step::Aggregate {
+                keys: vec![
+                    format!("window(bar_time, '{lookback_s} seconds', '{bar_s} seconds') AS lw"),
+                    "symbol".into(),
+                ],
+                aggs: vec!["array_sort(collect_list(b)) AS raw".into()],
+            },
+        ),
+        d(
+            "",
+            Step::Select(vec![
+                "symbol".into(),
+                "lw.end AS window_end".into(),
+                "raw".into(),
+            ]),
+        ),
+        d(
+            "a window belongs to the bar it ends with; windows ending on an empty interval \
+             emit nothing",
+            Step::Filter("element_at(raw, -1).bar_end = window_end".into()),
+        ),
+        d(
+            "closes from the first real bar on, empty intervals filled with the previous close",
+            Step::Select(vec![
+                "symbol".into(),
+                "element_at(raw, -1) AS bar".into(),
+                format!(
+                    "transform(sequence(element_at(raw, 1).bar_end, window_end, \
+                     INTERVAL {bar_s} SECONDS), e -> element_at(filter(raw, r -> r.bar_end <= e), \
+                     -1).close) AS closes"
+                ),
+            ]),
+        ),
+        d(
+            "",
+            Step::Select(vec![
+                "symbol".into(),
+                "bar".into(),
+                "closes".into(),
+                "slice(closes, 1, size(closes) - 1) AS closes_prev".into(),
+            ]),
+        ),
+        d(
+            "indicators at the last bar and at the bar before, inside the same window",
+            Step::Select(vec![
+                "symbol".into(),
+                "bar".into(),
+                "closes".into(),
+                format!("{} AS base", base_indicators("closes", &s.indicators)),
+                format!(
+                    "{} AS base_prev",
+                    base_indicators("closes_prev", &s.indicators)
+                ),
+            ]),
+        ),
+        d(
+            "",
+            Step::Select(vec![
+                "symbol".into(),
+                "bar".into(),
+                "size(closes) AS bars".into(),
+                "element_at(closes, -2) AS close_prev".into(),
+                format!("{} AS ind", indicators("closes", "base", &s.indicators)),
+                format!(
+                    "{} AS ind_prev",
+                    indicators("closes_prev", "base_prev", &s.indicators)
+                ),
+            ]),
+        ),
+    ];
+    let crossings = rules::enabled_crossings(&s.rules.enabled, &s.indicators);
+    out.push(d(
+        "rules: which crossings fired, and the action",
+        Step::Select(vec![
+            "symbol".into(),
+            "bar".into(),
+            "bars".into(),
+            "ind".into(),
+            format!("{} AS reasons", reasons(&crossings)),
+            format!("{} AS action", action(&crossings)),
+        ]),
+    ));
+    if !s.rules.every_bar {
+        out.push(d(
+            "signals only: bars where a rule fired",
+            Step::Filter("size(reasons) > 0".into()),
+        ));
+    }
+    out.push(d(
+        "the signal as common::Signal JSON, keyed by symbol",
+        Step::Select(vec![
+            "symbol AS key".into(),
+            format!("to_json({}) AS value", signal_struct(&s.name)),
+        ]),
+    ));
+    out
+}
+
+/// The condition for a usable trade, over the parsed struct `t`.
+fn valid_trade(t: &str) -> String {
+    let finite = |c: &str| format!("NOT isnan({t}.{c}) AND abs({t}.{c}) < double('infinity')");
+    format!(
+        "{t} IS NOT NULL AND {t}.symbol IS NOT NULL AND length({t}.symbol) > 0 \
+         AND {t}.trade_id IS NOT NULL AND {t}.ts IS NOT NULL \
+         AND {t}.price > 0 AND {pf} AND {t}.qty >= 0 AND {qf}",
+        pf = finite("price"),
+        qf = finite("qty"),
+    )
+}
+
+/// A double literal Spark parses back to exactly `x`.
+fn dbl(x: f64) -> String {
+    format!("{x:e}D")
+}
+
+/// EMA smoothing factor, computed in Rust once: `2/(p+1)`.
+fn alpha(p: u32) -> String {
+    dbl(2.0 / (p as f64 + 1.0))
+}
+
+fn sum(arr: &str) -> String {
+    format!("aggregate({arr}, 0D, (acc, x) -> acc + x)")
+}
+
+/// The last `p` elements of `arr` (all of them when shorter).
+fn last_n(arr: &str, p: u32) -> String {
+    format!("slice({arr}, greatest(size({arr}) - {p} + 1, 1), {p})")
+}
+
+/// SMA(p) of the last element: null with fewer than `p` values.
+fn sma(a: &str, p: u32) -> String {
+    format!("IF(size({a}) >= {p}, {} / {p}, NULL)", sum(&last_n(a, p)))
+}
+
+/// EMA(p) of the last element: seeded with the mean of the first `p` values.
+fn ema(a: &str, p: u32) -> String {
+    format!(
+        "IF(size({a}) >= {p}, aggregate(slice({a}, {p1}, greatest(size({a}) - {p}, 0)), \
+         {seed} / {p}, (e, x) -> (x - e) * {k} + e), NULL)",
+        p1 = p + 1,
+        seed = sum(&format!("slice({a}, 1, {p})")),
+        k = alpha(p),
+    )
+}
+
+/// Wilder's RSI(p) of the last element, one fold over the changes: sums for the first `p`,
+/// their means at the `p`-th, smoothing after.
+fn rsi(a: &str, p: u32) -> String {
+    let len = format!("greatest(size({a}) - 1, 0)");
+    let changes = format!("zip_with(slice({a}, 2, {len}), slice({a}, 1, {len}), (x, y) -> x - y)");
+    let avg = |part: &str, sign: &str| {
+        format!(
+            "CASE WHEN s.n < {pm1} THEN s.{part} + greatest({sign}x, 0D) \
+             WHEN s.n = {pm1} THEN (s.{part} + greatest({sign}x, 0D)) / {p} \
+             ELSE (s.{part} * {pm1} + greatest({sign}x, 0D)) / {p} END",
+            pm1 = p - 1,
+        )
+    };
+    format!(
+        "aggregate({changes}, named_struct('n', 0, 'g', 0D, 'l', 0D), \
+         (s, x) -> named_struct('n', s.n + 1, 'g', {g}, 'l', {l}), \
+         s -> IF(s.n >= {p}, IF(s.g + s.l = 0D, 0D, 100D * (s.g / (s.g + s.l))), NULL))",
+        g = avg("g", ""),
+        l = avg("l", "-"),
+    )
+}
+
+/// TA-Lib MACD(f, sl, g) of the last element, one fold: slow EMA summed over positions
+/// `0..sl`, fast over `sl-f..sl`, both seeded at `sl-1`; the signal line summed over the first
+/// `g` MACD values, then an EMA. A struct (`macd`, `signal`, `hist`), null before position
+/// `sl+g-2`.
+fn macd(a: &str, f: u32, sl: u32, g: u32) -> String {
+    let seed = sl - 1;
+    let slow = format!(
+        "CASE WHEN s.n < {seed} THEN s.slow + x WHEN s.n = {seed} THEN (s.slow + x) / {sl} \
+         ELSE (x - s.slow) * {k} + s.slow END",
+        k = alpha(sl)
+    );
+    let fast = format!(
+        "CASE WHEN s.n < {start} THEN 0D WHEN s.n < {seed} THEN s.fast + x \
+         WHEN s.n = {seed} THEN (s.fast + x) / {f} ELSE (x - s.fast) * {k} + s.fast END",
+        start = sl - f,
+        k = alpha(f)
+    );
+    let m = format!("(({fast}) - ({slow}))");
+    let sig_seed = seed + g - 1;
+    let sig = format!(
+        "CASE WHEN s.n < {seed} THEN 0D WHEN s.n < {sig_seed} THEN s.sig + {m} \
+         WHEN s.n = {sig_seed} THEN (s.sig + {m}) / {g} ELSE ({m} - s.sig) * {k} + s.sig END",
+        k = alpha(g)
+    );
+    format!(
+        "aggregate({a}, named_struct('n', 0, 'slow', 0D, 'fast', 0D, 'sig', 0D), \
+         (s, x) -> named_struct('n', s.n + 1, 'slow', {slow}, 'fast', {fast}, 'sig', {sig}), \
+         s -> IF(s.n >= {need}, named_struct('macd', s.fast - s.slow, 'signal', s.sig, \
+         'hist', (s.fast - s.slow) - s.sig), NULL))",
+        need = sl + g - 1,
+    )
+}
+
+/// First pass over closes `a`: everything but the Bollinger width, which needs the mean.
+fn base_indicators(a: &str, p: &IndicatorParams) -> String {
+    format!(
+        "named_struct('sma_fast', {}, 'sma_slow', {}, 'ema', {}, 'rsi', {}, 'macd', {}, \
+         'bb_middle', {})",
+        sma(a, p.sma_fast),
+        sma(a, p.sma_slow),
+        ema(a, p.ema),
+        rsi(a, p.rsi),
+        macd(a, p.macd_fast, p.macd_slow, p.macd_signal),
+        sma(a, p.bb_period),
+    )
+}
+
+/// Second pass: the indicator record (field names of `common::Indicators`), Bollinger bands
+/// from the mean of the first pass and the two-pass population standard deviation.
+fn indicators(a: &str, base: &str, p: &IndicatorParams) -> String {
+    let bp = p.bb_period;
+    let sd = format!(
+        "sqrt(aggregate({tail}, 0D, (acc, x) -> acc + (x - {base}.bb_middle) * \
+         (x - {base}.bb_middle)) / {bp})",
+        tail = last_n(a, bp)
+    );
+    let k = dbl(p.bb_k);
+    format!(
+        "named_struct('sma_fast', {base}.sma_fast, 'sma_slow', {base}.sma_slow, \
+         'ema', {base}.ema, 'rsi', {base}.rsi, 'macd', {base}.macd.macd, \
+         'macd_signal', {base}.macd.signal, 'macd_hist', {base}.macd.hist, \
+         'bb_upper', {base}.bb_middle + {k} * {sd}, 'bb_middle', {base}.bb_middle, \
+         'bb_lower', {base}.bb_middle - {k} * {sd})"
+    )
+}
+
+/// A series at the last bar (`prev` false) or the bar before.
+fn series(s: Series, prev: bool) -> String {
+    let (ind, close) = if prev {
+        ("ind_prev", "close_prev")
+    } else {
+        ("ind", "bar.close")
+    };
+    let field = match s {
+        Series::Close => return close.to_string(),
+        Series::SmaFast => "sma_fast",
+        Series::SmaSlow => "sma_slow",
+        Series::Ema => "ema",
+        Series::Rsi => "rsi",
+        Series::Macd => "macd",
+        Series::MacdSignal => "macd_signal",
+        Series::BbUpper => "bb_upper",
+        Series::BbLower => "bb_lower",
+    };
+    format!("{ind}.{field}")
+}
+
+/// -1, 0 (a tie) or 1: which side of its line the crossing's series is on; null when either
+/// is null.
+fn side(c: &Crossing, prev: bool) -> String {
+    let line = match c.line {
+        Line::Series(s) => series(s, prev),
+        Line::Level(l) => dbl(l),
+    };
+    let tol = match c.tolerance {
+        Tolerance::Price => format!("{} * abs({})", dbl(TIE), series(Series::Close, prev)),
+        Tolerance::Absolute => dbl(TIE),
+    };
+    let d = format!("({} - {line})", series(c.series, prev));
+    format!(
+        "(CASE WHEN {d} > {tol} THEN 1 WHEN {d} < -{tol} THEN -1 WHEN {d} IS NOT NULL THEN 0 END)"
+    )
+}
+
+/// Whether a crossing fired at the last bar.
+fn fired(c: &Crossing) -> String {
+    let (before, now) = (side(c, true), side(c, false));
+    match c.direction {
+        Direction::Up => format!("coalesce({before} <= 0 AND {now} > 0, false)"),
+        Direction::Down => format!("coalesce({before} >= 0 AND {now} < 0, false)"),
+    }
+}
+
+/// The reasons that fired, in rule order.
+fn reasons(crossings: &[Crossing]) -> String {
+    if crossings.is_empty() {
+        return "CAST(array() AS ARRAY<STRING>)".into();
+    }
+    let items: Vec<String> = crossings
+        .iter()
+        .map(|c| format!("IF({}, '{}', NULL)", fired(c), c.reason))
+        .collect();
+    format!("filter(array({}), r -> r IS NOT NULL)", items.join(", "))
+}
+
+/// BUY or SELL when the fired reasons agree, else HOLD (see [`rules::combine`]).
+fn action(crossings: &[Crossing]) -> String {
+    let any = |a: common::Action| {
+        let fired: Vec<String> = crossings
+            .iter()
+            .filter(|c| c.action == a)
+            .map(fired)
+            .collect();
+        if fired.is_empty() {
+            "false".to_string()
+        } else {
+            format!("({})", fired.join(" OR "))
+        }
+    };
+    let (buy, sell) = (any(common::Action::Buy), any(common::Action::Sell));
+    format!(
+        "CASE WHEN {buy} AND NOT {sell} THEN 'BUY' WHEN {sell} AND NOT {buy} THEN 'SELL' \
+         ELSE 'HOLD' END"
+    )
+}
+
+/// RFC 3339 in UTC with milliseconds, as `Signal::make_id` formats it (session time zone UTC).
+fn rfc3339_millis(ts: &str) -> String {
+    format!("concat(date_format({ts}, 'yyyy-MM-dd'), 'T', date_format({ts}, 'HH:mm:ss.SSS'), 'Z')")
+}
+
+/// The `common::Signal` record.
+fn signal_struct(strategy: &str) -> String {
+    let end = rfc3339_millis("bar.bar_end");
+    format!(
+        "named_struct('id', concat('{strategy}|', symbol, '|', {end}), 'strategy', '{strategy}', \
+         'symbol', symbol, 'bar_start', {start}, 'bar_end', {end}, 'open', bar.open, \
+         'high', bar.high, 'low', bar.low, 'close', bar.close, 'volume', bar.volume, \
+         'trades', bar.trades, 'bars', bars, 'indicators', ind, 'action', action, \
+         'reasons', reasons)",
+        start = rfc3339_millis("bar.bar_start"),
+    )
+}
+
+/// Human-readable listing of the steps (for `explain`).
+pub fn describe(steps: &[Described]) -> String {
+    let mut out = String::new();
+    for (i, d) in steps.iter().enumerate() {
+        if !d.what.is_empty() {
+            out.push_str(&format!("-- {}\n", d.what));
+        }
+        let text = match &d.step {
+            Step::Select(exprs) => format!("SELECT\n    {}", exprs.join(",\n    ")),
+            Step::Filter(e) => format!("WHERE {e}"),
+            Step::Observe { name, exprs } => {
+                format!("OBSERVE {name}: {}", exprs.join(", "))
+            }
+            Step::Watermark { column, delay } => format!("WATERMARK {column} DELAY {delay}"),
+            Step::Aggregate { keys, aggs } => format!(
+                "GROUP BY {}\nAGGREGATE\n    {}",
+                keys.join(", "),
+                aggs.join(",\n    ")
+            ),
+        };
+        out.push_str(&format!("[{}] {text}\n", i + 1));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::Rule;
+
+    fn all_sql(s: &Strategy) -> String {
+        describe(&steps(s))
+    }
+
+    #[test]
+    fn double_literals_round_trip() {
+        for x in [2.0 / 13.0, 1e-9, 30.0, 2.0, 0.1, 43_000.123_456_789] {
+            let text = dbl(x);
+            assert!(text.ends_with('D'), "{text}");
+            let parsed: f64 = text.trim_end_matches('D').parse().unwrap();
+            assert_eq!(parsed.to_bits(), x.to_bits(), "{text}");
+        }
+    }
+
+    #[test]
+    fn steps_follow_the_design_shape() {
+        let s = Strategy::default();
+        let steps = steps(&s);
+        let kinds: Vec<&str> = steps
+            .iter()
+            .map(|d| match d.step {
+                Step::Select(_) => "select",
+                Step::Filter(_) => "filter",
+                Step::Observe { .. } => "observe",
+                Step::Watermark { .. } => "watermark",
+                Step::Aggregate { .. } => "aggregate",
+            })
+            .collect();
+        let order = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
+        assert!(order("observe") < order("watermark"));
+        assert!(order("watermark") < order("aggregate"));
+        assert_eq!(kinds.iter().filter(|k| **k == "aggregate").count(), 2);
+        let text = all_sql(&s);
+        assert!(text.contains("window(ts, '60 seconds') AS bar"), "{text}");
+        assert!(
+            text.contains("window(bar_time, '6000 seconds', '60 seconds') AS lw"),
+            "{text}"
+        );
+        assert!(text.contains("WATERMARK ts DELAY 5 seconds"));
+        assert!(text.contains(TRADE_SPARK_SCHEMA));
+        // Signals only by default; every_bar drops the filter.
+        assert!(text.contains("WHERE size(reasons) > 0"));
+        let mut every = s.clone();
+        every.rules.every_bar = true;
+        assert!(!all_sql(&every).contains("size(reasons) > 0"));
+    }
+
+    #[test]
+    fn only_enabled_rules_appear() {
+        let mut s = Strategy::default();
+        s.rules.enabled = vec![Rule::MacdCross];
+        let text = all_sql(&s);
+        assert!(text.contains("'macd_cross_up'"));
+        assert!(!text.contains("'sma_cross_up'"));
+        s.rules.enabled.clear();
+        s.rules.every_bar = true;
+        let text = all_sql(&s);
+        assert!(text.contains("CAST(array() AS ARRAY<STRING>) AS reasons"));
+        assert!(text.contains("WHEN false AND NOT false"));
+    }
+
+    #[test]
+    fn parentheses_balance_in_every_expression() {
+        let mut s = Strategy::default();
+        s.rules.enabled = Rule::ALL.to_vec();
+        for d in steps(&s) {
+            let exprs = match d.step {
+                Step::Select(e) => e,
+                Step::Filter(e) => vec![e],
+                Step::Observe { exprs, .. } => exprs,
+                Step::Aggregate { keys, aggs } => keys.into_iter().chain(aggs).collect(),
+                Step::Watermark { .. } => vec![],
+            };
+            for e in exprs {
+                let mut depth = 0i32;
+                for ch in e.chars() {
+                    depth += match ch {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    assert!(depth >= 0, "{e}");
+                }
+                assert_eq!(depth, 0, "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_formatted_like_make_id() {
+        let text = rfc3339_millis("x");
+        assert_eq!(
+            text,
+            "concat(date_format(x, 'yyyy-MM-dd'), 'T', date_format(x, 'HH:mm:ss.SSS'), 'Z')"
+        );
+        assert!(signal_struct("s1").contains("concat('s1|', symbol, '|', "));
+    }
+}

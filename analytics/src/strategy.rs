@@ -1,0 +1,738 @@
+//! The strategy file: everything one streaming query needs, as TOML with a default for every
+//! field.
+//!
+//! A strategy is the unit users reason about (one named query, one checkpoint, one set of
+//! indicator periods and rules), so the whole file maps to one [`Strategy`]. Parsing rejects
+//! unknown fields; [`Strategy::validate`] then reports every problem at once, each naming its
+//! field, before anything talks to Spark. The `///` docs below are the user documentation
+//! (README.md repeats them with the defaults).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variable naming the root under which default checkpoints live.
+pub const CHECKPOINT_ROOT_ENV: &str = "TRADESIGNAL_CHECKPOINT_ROOT";
+/// Checkpoint root when [`CHECKPOINT_ROOT_ENV`] is unset.
+pub const DEFAULT_CHECKPOINT_ROOT: &str = "/tmp/tradesignal-checkpoints";
+/// Largest lookback accepted: state grows with L² per symbol.
+pub const MAX_LOOKBACK_BARS: u32 = 1000;
+
+/// One trading strategy, run as one Spark Structured Streaming query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Strategy {
+    /// Strategy name: part of every signal id (`name|symbol|bar_end`) and the default query
+    /// name. Letters, digits, `_` and `-` only.
+    pub name: String,
+    /// Where trades come from.
+    pub source: Source,
+    /// How trades become bars and bars become lookback windows.
+    pub bars: Bars,
+    /// Indicator periods and thresholds.
+    pub indicators: IndicatorParams,
+    /// Which rules make signals, and what goes out.
+    pub rules: Rules,
+    /// Where signals go.
+    pub sink: Sink,
+    /// How Spark runs the query.
+    pub query: QuerySettings,
+}
+
+/// The Kafka source of trades.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Source {
+    /// Kafka bootstrap servers as seen from the Spark executors.
+    pub brokers: String,
+    /// Topic of `common::Trade` JSON values.
+    pub topic: String,
+    /// Where a query without a checkpoint starts: `earliest`, `latest`, or Spark's JSON form
+    /// (`{"topic":{"0":42}}`). Ignored on resume: the checkpoint knows where it was.
+    pub starting_offsets: String,
+    /// Upper bound of Kafka records read per micro-batch (0 = no bound).
+    pub max_offsets_per_trigger: u64,
+    /// Fail the query when Kafka data it expected is gone (retention, topic recreated).
+    /// Off by default: a trading feed should keep running and skip what is lost.
+    pub fail_on_data_loss: bool,
+    /// Extra Spark Kafka source options (e.g. `"kafka.security.protocol" = "SSL"`), passed as
+    /// is. Options the typed fields above set are refused.
+    pub options: BTreeMap<String, String>,
+}
+
+/// Bars and the lookback window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Bars {
+    /// Bar length in seconds (event time).
+    pub interval_s: u64,
+    /// How late (event time, seconds) a trade may arrive and still count in its bar. A bar is
+    /// final, and its signal goes out, once trades `watermark_delay_s` past its end were seen.
+    pub watermark_delay_s: u64,
+    /// Lookback L: indicators of a bar are computed over the L bars ending with it. Recursive
+    /// indicators (EMA, RSI, MACD) restart at the window's first bar, so a larger L is closer
+    /// to an unbounded series, at the cost of state growing with L² per symbol.
+    pub lookback: u32,
+}
+
+/// Indicator periods (in bars) and thresholds. Definitions are TA-Lib's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndicatorParams {
+    /// Period of the fast simple moving average.
+    pub sma_fast: u32,
+    /// Period of the slow simple moving average.
+    pub sma_slow: u32,
+    /// Period of the exponential moving average (seeded with the SMA of its first bars).
+    pub ema: u32,
+    /// Period of Wilder's RSI.
+    pub rsi: u32,
+    /// RSI below this is oversold; leaving it upward is a BUY rule.
+    pub rsi_oversold: f64,
+    /// RSI above this is overbought; leaving it downward is a SELL rule.
+    pub rsi_overbought: f64,
+    /// MACD fast EMA period.
+    pub macd_fast: u32,
+    /// MACD slow EMA period.
+    pub macd_slow: u32,
+    /// MACD signal-line EMA period.
+    pub macd_signal: u32,
+    /// Bollinger bands period.
+    pub bb_period: u32,
+    /// Bollinger bands width in population standard deviations.
+    pub bb_k: f64,
+}
+
+/// Rules and emission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rules {
+    /// Rules that make signals; see [`Rule`].
+    pub enabled: Vec<Rule>,
+    /// Emit a record for every closed bar (action HOLD when no rule fired), not only bars
+    /// where a rule fired.
+    pub every_bar: bool,
+}
+
+/// A rule is one or two crossings between an indicator and a line, each with its action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Fast SMA crosses above (BUY `sma_cross_up`) or below (SELL `sma_cross_down`) the slow SMA.
+    SmaCross,
+    /// Close crosses above (BUY `ema_cross_up`) or below (SELL `ema_cross_down`) the EMA.
+    EmaCross,
+    /// RSI leaves the oversold zone upward (BUY `rsi_exit_oversold`) or the overbought zone
+    /// downward (SELL `rsi_exit_overbought`).
+    Rsi,
+    /// MACD crosses above (BUY `macd_cross_up`) or below (SELL `macd_cross_down`) its signal line.
+    MacdCross,
+    /// Close comes back up through the lower band (BUY `bb_reenter_lower`) or down through the
+    /// upper band (SELL `bb_reenter_upper`).
+    Bollinger,
+}
+
+/// The Kafka sink of signals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sink {
+    /// Kafka bootstrap servers as seen from the Spark executors; empty = `source.brokers`.
+    pub brokers: String,
+    /// Topic the `common::Signal` JSON goes to (key = symbol).
+    pub topic: String,
+    /// Extra Spark Kafka sink options (e.g. `"kafka.compression.type" = "lz4"`). Options the
+    /// typed fields set are refused.
+    pub options: BTreeMap<String, String>,
+}
+
+/// How Spark runs the query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuerySettings {
+    /// Streaming query name, shown in the Spark UI; empty = the strategy name. Must be unique
+    /// among running queries.
+    pub name: String,
+    /// Checkpoint directory (on the Spark driver's file system, or any Hadoop URI); empty =
+    /// `$TRADESIGNAL_CHECKPOINT_ROOT/<query name>` (root default `/tmp/tradesignal-checkpoints`).
+    pub checkpoint_location: String,
+    /// Micro-batch trigger interval in milliseconds.
+    pub trigger_interval_ms: u64,
+    /// `spark.sql.shuffle.partitions` for this query (fixed at its first start, kept in the
+    /// checkpoint); 0 = the server's setting. Size it to the cluster's cores.
+    pub shuffle_partitions: u32,
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        Strategy {
+            name: "default".into(),
+            source: Source::default(),
+            bars: Bars::default(),
+            indicators: IndicatorParams::default(),
+            rules: Rules::default(),
+            sink: Sink::default(),
+            query: QuerySettings::default(),
+        }
+    }
+}
+
+impl Default for Source {
+    fn default() -> Self {
+        Source {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "market.trades".into(),
+            starting_offsets: "latest".into(),
+            max_offsets_per_trigger: 200_000,
+            fail_on_data_loss: false,
+            options: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Bars {
+    fn default() -> Self {
+        Bars {
+            interval_s: 60,
+            watermark_delay_s: 5,
+            lookback: 100,
+        }
+    }
+}
+
+impl Default for IndicatorParams {
+    fn default() -> Self {
+        IndicatorParams {
+            sma_fast: 10,
+            sma_slow: 30,
+            ema: 21,
+            rsi: 14,
+            rsi_oversold: 30.0,
+            rsi_overbought: 70.0,
+            macd_fast: 12,
+            macd_slow: 26,
+            macd_signal: 9,
+            bb_period: 20,
+            bb_k: 2.0,
+        }
+    }
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            enabled: vec![Rule::SmaCross, Rule::EmaCross, Rule::Rsi],
+            every_bar: false,
+        }
+    }
+}
+
+impl Default for Sink {
+    fn default() -> Self {
+        Sink {
+            brokers: String::new(),
+            topic: "signals".into(),
+            options: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for QuerySettings {
+    fn default() -> Self {
+        QuerySettings {
+            name: String::new(),
+            checkpoint_location: String::new(),
+            trigger_interval_ms: 1000,
+            shuffle_partitions: 0,
+        }
+    }
+}
+
+/// One problem in a strategy file, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Dotted path of the field, e.g. `indicators.sma_fast`.
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+/// Why a strategy file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StrategyError {
+    #[error("cannot read strategy file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// TOML syntax, a wrong type or an unknown field: toml's message names the field and line.
+    #[error("invalid strategy file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid strategy file {path}:\n  {}", join(.errors))]
+    Invalid {
+        path: PathBuf,
+        errors: Vec<FieldError>,
+    },
+}
+
+fn join(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n  ")
+}
+
+/// Source options set from typed fields, refused in `source.options`.
+const SOURCE_OWNED: &[&str] = &[
+    "kafka.bootstrap.servers",
+    "subscribe",
+    "subscribePattern",
+    "assign",
+    "startingOffsets",
+    "maxOffsetsPerTrigger",
+    "failOnDataLoss",
+];
+/// Sink options set from typed fields, refused in `sink.options`.
+const SINK_OWNED: &[&str] = &["kafka.bootstrap.servers", "topic", "checkpointLocation"];
+
+impl Strategy {
+    /// Parses and validates TOML text; `path` is only used in messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Strategy, StrategyError> {
+        let strategy: Strategy = toml::from_str(text).map_err(|e| StrategyError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let errors = strategy.validate();
+        if errors.is_empty() {
+            Ok(strategy)
+        } else {
+            Err(StrategyError::Invalid {
+                path: path.to_path_buf(),
+                errors,
+            })
+        }
+    }
+
+    /// Reads, parses and validates a strategy file.
+    pub fn load(path: &Path) -> Result<Strategy, StrategyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| StrategyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Strategy::from_toml(&text, path)
+    }
+
+    /// Every problem of this strategy, each naming its field; empty when it is usable.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let mut check = |ok: bool, field: &str, reason: String| {
+            if !ok {
+                errors.push(FieldError {
+                    field: field.to_string(),
+                    reason,
+                });
+            }
+        };
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 100
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        check(
+            name_ok(&self.name),
+            "name",
+            format!("`{}` must be 1-100 letters, digits, `_` or `-`", self.name),
+        );
+        check(
+            self.query.name.is_empty() || name_ok(&self.query.name),
+            "query.name",
+            format!(
+                "`{}` must be 1-100 letters, digits, `_` or `-`",
+                self.query.name
+            ),
+        );
+        check(
+            !self.source.brokers.trim().is_empty(),
+            "source.brokers",
+            "must name at least one host:port".into(),
+        );
+        check(
+            !self.source.topic.trim().is_empty(),
+            "source.topic",
+            "must not be empty".into(),
+        );
+        let so = self.source.starting_offsets.trim();
+        check(
+            so == "earliest" || so == "latest" || so.starts_with('{'),
+            "source.starting_offsets",
+            format!("`{so}` must be `earliest`, `latest` or a JSON object of offsets"),
+        );
+        check(
+            !self.sink.topic.trim().is_empty(),
+            "sink.topic",
+            "must not be empty".into(),
+        );
+        check(
+            self.sink.topic != self.source.topic,
+            "sink.topic",
+            "must differ from source.topic".into(),
+        );
+        for key in self.source.options.keys() {
+            check(
+                !SOURCE_OWNED.contains(&key.as_str()),
+                &format!("source.options.{key}"),
+                "is set by a typed field of [source]; use that field".into(),
+            );
+        }
+        for key in self.sink.options.keys() {
+            check(
+                !SINK_OWNED.contains(&key.as_str()),
+                &format!("sink.options.{key}"),
+                "is set by a typed field of [sink] or [query]; use that field".into(),
+            );
+        }
+
+        let b = &self.bars;
+        check(
+            b.interval_s >= 1 && b.interval_s <= 7 * 24 * 3600,
+            "bars.interval_s",
+            format!("{} must be between 1 and 604800 seconds", b.interval_s),
+        );
+        check(
+            b.watermark_delay_s <= 7 * 24 * 3600,
+            "bars.watermark_delay_s",
+            format!("{} must be at most 604800 seconds", b.watermark_delay_s),
+        );
+        check(
+            (2..=MAX_LOOKBACK_BARS).contains(&b.lookback),
+            "bars.lookback",
+            format!(
+                "{} must be between 2 and {MAX_LOOKBACK_BARS} bars",
+                b.lookback
+            ),
+        );
+
+        let i = &self.indicators;
+        for (field, value) in [
+            ("indicators.sma_fast", i.sma_fast),
+            ("indicators.sma_slow", i.sma_slow),
+            ("indicators.ema", i.ema),
+            ("indicators.rsi", i.rsi),
+            ("indicators.macd_fast", i.macd_fast),
+            ("indicators.macd_slow", i.macd_slow),
+            ("indicators.bb_period", i.bb_period),
+        ] {
+            check(
+                (2..=MAX_LOOKBACK_BARS).contains(&value),
+                field,
+                format!("{value} must be between 2 and {MAX_LOOKBACK_BARS} bars"),
+            );
+        }
+        check(
+            (1..=MAX_LOOKBACK_BARS).contains(&i.macd_signal),
+            "indicators.macd_signal",
+            format!(
+                "{} must be between 1 and {MAX_LOOKBACK_BARS} bars",
+                i.macd_signal
+            ),
+        );
+        check(
+            i.sma_fast < i.sma_slow,
+            "indicators.sma_fast",
+            format!(
+                "{} must be less than indicators.sma_slow ({})",
+                i.sma_fast, i.sma_slow
+            ),
+        );
+        check(
+            i.macd_fast < i.macd_slow,
+            "indicators.macd_fast",
+            format!(
+                "{} must be less than indicators.macd_slow ({})",
+                i.macd_fast, i.macd_slow
+            ),
+        );
+        check(
+            i.rsi_oversold > 0.0 && i.rsi_oversold < 100.0,
+            "indicators.rsi_oversold",
+            format!("{} must be strictly between 0 and 100", i.rsi_oversold),
+        );
+        check(
+            i.rsi_overbought > 0.0 && i.rsi_overbought < 100.0,
+            "indicators.rsi_overbought",
+            format!("{} must be strictly between 0 and 100", i.rsi_overbought),
+        );
+        check(
+            i.rsi_oversold < i.rsi_overbought,
+            "indicators.rsi_oversold",
+            format!(
+                "{} must be less than indicators.rsi_overbought ({})",
+                i.rsi_oversold, i.rsi_overbought
+            ),
+        );
+        check(
+            i.bb_k.is_finite() && i.bb_k > 0.0,
+            "indicators.bb_k",
+            format!("{} must be a positive number", i.bb_k),
+        );
+
+        check(
+            !self.rules.enabled.is_empty() || self.rules.every_bar,
+            "rules.enabled",
+            "is empty and rules.every_bar is false: the query would never emit anything".into(),
+        );
+        for rule in &self.rules.enabled {
+            let needed = rule.min_lookback(i);
+            check(
+                b.lookback >= needed,
+                "bars.lookback",
+                format!(
+                    "{} is too short for rule `{}`: it needs {needed} bars (its indicators at \
+                     the bar before the last)",
+                    b.lookback,
+                    rule.name()
+                ),
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for rule in &self.rules.enabled {
+            check(
+                seen.insert(*rule),
+                "rules.enabled",
+                format!("`{}` is listed twice", rule.name()),
+            );
+        }
+
+        let q = &self.query;
+        check(
+            q.trigger_interval_ms >= 100,
+            "query.trigger_interval_ms",
+            format!("{} must be at least 100 ms", q.trigger_interval_ms),
+        );
+        check(
+            q.shuffle_partitions <= 10_000,
+            "query.shuffle_partitions",
+            format!("{} must be at most 10000", q.shuffle_partitions),
+        );
+        errors
+    }
+
+    /// The streaming query name: `query.name`, else the strategy name.
+    pub fn query_name(&self) -> &str {
+        if self.query.name.is_empty() {
+            &self.name
+        } else {
+            &self.query.name
+        }
+    }
+
+    /// Sink brokers: `sink.brokers`, else `source.brokers`.
+    pub fn sink_brokers(&self) -> &str {
+        if self.sink.brokers.is_empty() {
+            &self.source.brokers
+        } else {
+            &self.sink.brokers
+        }
+    }
+
+    /// The checkpoint directory: `query.checkpoint_location`, else
+    /// `$TRADESIGNAL_CHECKPOINT_ROOT/<query name>`.
+    pub fn checkpoint_location(&self) -> String {
+        if !self.query.checkpoint_location.is_empty() {
+            return self.query.checkpoint_location.clone();
+        }
+        let root = std::env::var(CHECKPOINT_ROOT_ENV)
+            .ok()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| DEFAULT_CHECKPOINT_ROOT.to_string());
+        format!("{}/{}", root.trim_end_matches('/'), self.query_name())
+    }
+}
+
+impl Rule {
+    /// All rules, in the order reasons are listed.
+    pub const ALL: [Rule; 5] = [
+        Rule::SmaCross,
+        Rule::EmaCross,
+        Rule::Rsi,
+        Rule::MacdCross,
+        Rule::Bollinger,
+    ];
+
+    /// The name used in strategy files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::SmaCross => "sma_cross",
+            Rule::EmaCross => "ema_cross",
+            Rule::Rsi => "rsi",
+            Rule::MacdCross => "macd_cross",
+            Rule::Bollinger => "bollinger",
+        }
+    }
+
+    /// Bars a lookback window needs so that the rule's indicators exist at both the last bar
+    /// and the one before it.
+    pub fn min_lookback(self, i: &IndicatorParams) -> u32 {
+        match self {
+            Rule::SmaCross => i.sma_slow.max(i.sma_fast) + 1,
+            Rule::EmaCross => i.ema + 1,
+            Rule::Rsi => i.rsi + 2,
+            Rule::MacdCross => i.macd_slow + i.macd_signal,
+            Rule::Bollinger => i.bb_period + 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Strategy, StrategyError> {
+        Strategy::from_toml(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn empty_file_is_the_default_strategy() {
+        let s = parse("").unwrap();
+        assert_eq!(s, Strategy::default());
+        assert_eq!(s.query_name(), "default");
+        assert_eq!(s.sink_brokers(), "127.0.0.1:9092");
+        assert!(s.validate().is_empty());
+    }
+
+    #[test]
+    fn shipped_default_file_parses_to_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/default.toml");
+        let s = Strategy::load(&path).unwrap();
+        assert_eq!(s, Strategy::default());
+    }
+
+    #[test]
+    fn fields_override_defaults() {
+        let s = parse(
+            r#"
+            name = "fast"
+            [bars]
+            interval_s = 5
+            lookback = 50
+            [rules]
+            enabled = ["macd_cross", "bollinger"]
+            every_bar = true
+            [query]
+            name = "fast_q"
+            checkpoint_location = "/data/ck"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.bars.interval_s, 5);
+        assert_eq!(s.bars.watermark_delay_s, 5);
+        assert_eq!(s.rules.enabled, vec![Rule::MacdCross, Rule::Bollinger]);
+        assert_eq!(s.query_name(), "fast_q");
+        assert_eq!(s.checkpoint_location(), "/data/ck");
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = parse("[bars]\nlookbak = 3\n").unwrap_err().to_string();
+        assert!(err.contains("lookbak"), "{err}");
+        let err = parse("[rules]\nenabled = [\"golden_cross\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("golden_cross"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = parse("[bars]\nlookback = \"many\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lookback"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_field() {
+        let err = parse(
+            r#"
+            name = "bad name"
+            [source]
+            starting_offsets = "yesterday"
+            options = { subscribe = "x" }
+            [bars]
+            interval_s = 0
+            lookback = 20
+            [indicators]
+            sma_fast = 40
+            rsi_oversold = 80.0
+            bb_k = -1.0
+            [sink]
+            topic = "market.trades"
+            [query]
+            trigger_interval_ms = 10
+            "#,
+        )
+        .unwrap_err();
+        let StrategyError::Invalid { errors, .. } = &err else {
+            panic!("{err}")
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        for field in [
+            "name",
+            "source.starting_offsets",
+            "source.options.subscribe",
+            "bars.interval_s",
+            "bars.lookback",
+            "indicators.sma_fast",
+            "indicators.rsi_oversold",
+            "indicators.bb_k",
+            "sink.topic",
+            "query.trigger_interval_ms",
+        ] {
+            assert!(fields.contains(&field), "{field} missing in {err}");
+        }
+        // The message lists each problem on its own line.
+        assert!(
+            err.to_string().contains("\n  bars.interval_s: 0 must be"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lookback_must_cover_every_enabled_rule() {
+        let mut s = Strategy::default();
+        s.rules.enabled = vec![Rule::MacdCross];
+        s.bars.lookback = 34;
+        let errors = s.validate();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].reason.contains("macd_cross"));
+        s.bars.lookback = 35;
+        assert!(s.validate().is_empty());
+    }
+
+    #[test]
+    fn nothing_to_emit_is_refused() {
+        let mut s = Strategy::default();
+        s.rules.enabled.clear();
+        assert_eq!(s.validate()[0].field, "rules.enabled");
+        s.rules.every_bar = true;
+        assert!(s.validate().is_empty());
+    }
+
+    #[test]
+    fn default_checkpoint_is_under_the_root() {
+        // The environment is process-wide; only this test reads or sets the variable.
+        std::env::remove_var(CHECKPOINT_ROOT_ENV);
+        let s = Strategy::default();
+        assert_eq!(
+            s.checkpoint_location(),
+            "/tmp/tradesignal-checkpoints/default"
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the analytics crate against the real stack.
+
+mod skeleton;
