@@ -1,0 +1,182 @@
+//! What every source feeds: turns parsed input into Kafka records.
+//!
+//! One place decides, for all sources alike, that a trade is sent once (de-duplication by
+//! symbol and trade id), how it is keyed and stamped, and what happens to bad input (counted,
+//! logged at a limited rate, and written raw with its reason to the dead-letter topic when one
+//! is configured). Sending waits while the queue to Kafka is full: that is the backpressure.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use common::records::Trade;
+use tokio::sync::mpsc;
+
+use crate::dedup::Dedup;
+use crate::kraken::protocol::{Bad, BadItem, Message, TickerItem};
+use crate::metrics::Metrics;
+use crate::output::{Record, RecordKind};
+use crate::ratelimit::LogLimiter;
+
+/// The queue to Kafka closed: the producer stopped (its error is reported by `Output::finish`).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the Kafka producer stopped")]
+pub struct Closed;
+
+/// Feeds records to the Kafka output.
+pub struct Emitter {
+    tx: mpsc::Sender<Record>,
+    dedup: Dedup,
+    metrics: Metrics,
+    dead_letters: bool,
+    tickers: bool,
+    log: LogLimiter,
+}
+
+/// Trade ids remembered exactly per symbol (see [`Dedup`]). A reconnect snapshot holds 50.
+pub const DEDUP_WINDOW: usize = 100_000;
+
+impl Emitter {
+    /// `dead_letters` / `tickers`: whether those records are wanted (their topic is set).
+    pub fn new(
+        tx: mpsc::Sender<Record>,
+        metrics: Metrics,
+        dead_letters: bool,
+        tickers: bool,
+    ) -> Self {
+        Self {
+            tx,
+            dedup: Dedup::new(DEDUP_WINDOW),
+            metrics,
+            dead_letters,
+            tickers,
+            log: LogLimiter::new(Duration::from_secs(1)),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Whether ticker updates are wanted.
+    pub fn wants_tickers(&self) -> bool {
+        self.tickers
+    }
+
+    /// Sends a trade unless the same (symbol, trade_id) was sent before.
+    pub async fn trade(&mut self, trade: Trade) -> Result<(), Closed> {
+        self.metrics.trades_received.inc();
+        if !self.dedup.first_time(&trade.symbol, trade.trade_id) {
+            self.metrics.duplicates_skipped.inc();
+            return Ok(());
+        }
+        let record = Record {
+            kind: RecordKind::Trade,
+            timestamp_ms: trade.kafka_timestamp_ms(),
+            payload: trade.to_json().into_bytes(),
+            key: trade.symbol,
+            headers: Vec::new(),
+        };
+        self.tx.send(record).await.map_err(|_| Closed)
+    }
+
+    /// Counts, logs and (when configured) dead-letters one piece of bad input.
+    pub async fn bad(&mut self, source: &str, bad: &Bad, raw: &str) -> Result<(), Closed> {
+        self.metrics.bad(bad.kind).inc();
+        if let Some(suppressed) = self.log.allow() {
+            tracing::warn!(source, kind = %bad.kind, detail = %bad.detail, suppressed, "bad input skipped");
+        }
+        if !self.dead_letters {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let record = Record {
+            kind: RecordKind::DeadLetter,
+            key: bad.kind.as_str().to_string(),
+            payload: raw.as_bytes().to_vec(),
+            timestamp_ms: now.timestamp_millis(),
+            headers: vec![
+                ("reason".into(), bad.kind.as_str().into()),
+                ("detail".into(), bad.detail.clone()),
+                ("source".into(), source.into()),
+                ("recv_ts".into(), now.to_rfc3339()),
+            ],
+        };
+        self.tx.send(record).await.map_err(|_| Closed)
+    }
+
+    /// Passes a ticker update on, keyed by symbol, stamped with its time (or now).
+    pub async fn ticker(&mut self, item: TickerItem<'_>) -> Result<(), Closed> {
+        if !self.tickers {
+            return Ok(());
+        }
+        let record = Record {
+            kind: RecordKind::Ticker,
+            timestamp_ms: item.ts.unwrap_or_else(Utc::now).timestamp_millis(),
+            key: item.symbol,
+            payload: item.raw.as_bytes().to_vec(),
+            headers: Vec::new(),
+        };
+        self.tx.send(record).await.map_err(|_| Closed)
+    }
+
+    /// Emits the data of one parsed Kraken message: trades, tickers and their bad elements.
+    /// Control messages carry no data and are left to the caller.
+    pub async fn data(&mut self, source: &str, message: Message<'_>) -> Result<(), Closed> {
+        match message {
+            Message::Trades { trades, .. } => {
+                for item in trades {
+                    match item {
+                        Ok(trade) => self.trade(trade).await?,
+                        Err(BadItem { bad, raw }) => self.bad(source, &bad, raw).await?,
+                    }
+                }
+            }
+            Message::Ticker { items, .. } => {
+                for item in items {
+                    match item {
+                        Ok(ticker) => self.ticker(ticker).await?,
+                        Err(BadItem { bad, raw }) => self.bad(source, &bad, raw).await?,
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kraken::protocol::{self, BadKind};
+    use common::metrics::Registry;
+
+    #[tokio::test]
+    async fn dedups_keys_and_dead_letters() {
+        let (tx, mut rx) = mpsc::channel(100);
+        let metrics = Metrics::new(Registry::new("t"));
+        let mut e = Emitter::new(tx, metrics.clone(), true, false);
+        let frame = r#"{"channel":"trade","type":"snapshot","data":[
+            {"symbol":"BTC/USD","side":"buy","price":1.5,"qty":2,"ord_type":"limit","trade_id":9,"timestamp":"2026-11-24T21:31:00.5Z"},
+            {"symbol":"BTC/USD","side":"buy","price":-1,"qty":2,"ord_type":"limit","trade_id":10,"timestamp":"2026-11-24T21:31:00.5Z"},
+            {"symbol":"BTC/USD","side":"buy","price":1.5,"qty":2,"ord_type":"limit","trade_id":9,"timestamp":"2026-11-24T21:31:00.5Z"}]}"#;
+        let msg = protocol::parse(frame, Utc::now()).unwrap();
+        e.data("test", msg).await.unwrap();
+        drop(e);
+        let trade = rx.recv().await.unwrap();
+        assert_eq!(trade.kind, RecordKind::Trade);
+        assert_eq!(trade.key, "BTC/USD");
+        let ts: chrono::DateTime<Utc> = "2026-11-24T21:31:00.5Z".parse().unwrap();
+        assert_eq!(trade.timestamp_ms, ts.timestamp_millis());
+        let dead = rx.recv().await.unwrap();
+        assert_eq!(dead.kind, RecordKind::DeadLetter);
+        assert!(String::from_utf8(dead.payload)
+            .unwrap()
+            .contains("\"price\":-1"));
+        assert_eq!(dead.headers[0], ("reason".into(), "not_positive".into()));
+        assert!(rx.recv().await.is_none());
+        assert_eq!(metrics.duplicates_skipped.get(), 1);
+        assert_eq!(metrics.trades_received.get(), 2);
+        assert_eq!(metrics.bad(BadKind::NotPositive).get(), 1);
+    }
+}

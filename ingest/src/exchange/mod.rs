@@ -1,0 +1,422 @@
+//! A local WebSocket server that speaks Kraken's v2 protocol, for tests, benchmarks and
+//! offline demos (`ingest exchange`).
+//!
+//! It acknowledges `trade` and `ticker` subscriptions (refusing unknown symbols as Kraken
+//! does), sends a snapshot of the last trades and then every new trade of its simulated market
+//! ([`tape`]), heartbeats every second, answers pings, and on command drops every connection,
+//! stalls (goes silent without closing), or sends any raw frame, bad ones included.
+
+mod tape;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::records::Trade;
+use common::shutdown::{self, Shutdown, ShutdownTrigger};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::kraken::protocol::{self, Request};
+use crate::pace::Speed;
+use tape::Tape;
+
+/// Settings of the local exchange.
+#[derive(Debug, Clone)]
+pub struct ExchangeConfig {
+    /// Symbols its market trades; subscriptions to others are refused.
+    pub symbols: Vec<String>,
+    /// Trades per second of event time, over all symbols.
+    pub rate: f64,
+    /// Wall-clock pace of the market (`Max`: as fast as the slowest reader takes them).
+    pub speed: Speed,
+    /// The market closes after this many trades (`None`: never).
+    pub count: Option<u64>,
+    pub seed: u64,
+    /// Event time of the first trade (`None`: the first subscription).
+    pub start: Option<DateTime<Utc>>,
+    /// Trades per symbol in a subscription snapshot (Kraken: 50).
+    pub snapshot_depth: usize,
+    /// Most trades per update frame.
+    pub max_frame_trades: usize,
+    /// Trades the market may run ahead of its slowest reader.
+    pub tape_capacity: usize,
+    pub heartbeat: Duration,
+}
+
+impl Default for ExchangeConfig {
+    fn default() -> Self {
+        Self {
+            symbols: ["BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD"]
+                .map(String::from)
+                .to_vec(),
+            rate: 100.0,
+            speed: Speed::Times(1.0),
+            count: None,
+            seed: 1,
+            start: None,
+            snapshot_depth: 50,
+            max_frame_trades: 100,
+            tape_capacity: 100_000,
+            heartbeat: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Something a test asks of every open connection.
+#[derive(Debug, Clone)]
+enum Command {
+    /// Close the TCP connection without a WebSocket close frame.
+    Drop,
+    /// Send nothing (and answer nothing) for this long.
+    Stall(Duration),
+    /// Send this text frame as is.
+    Raw(String),
+}
+
+/// A running local exchange; stops when dropped.
+#[derive(Debug)]
+pub struct Exchange {
+    addr: SocketAddr,
+    tape: Arc<Tape>,
+    commands: broadcast::Sender<Command>,
+    stats: Arc<Stats>,
+    stop: ShutdownTrigger,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    connections: AtomicU64,
+    subscriptions: AtomicU64,
+}
+
+impl Exchange {
+    /// Binds `listen` (use port 0 for any free port) and starts serving.
+    pub async fn start(listen: SocketAddr, config: ExchangeConfig) -> std::io::Result<Exchange> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let (stop, shutdown) = shutdown::channel();
+        let tape = Arc::new(Tape::new());
+        let (commands, _) = broadcast::channel(1024);
+        let stats = Arc::new(Stats::default());
+        tokio::spawn(tape.clone().run_market(config.clone(), shutdown.clone()));
+        let server = Server {
+            config: Arc::new(config),
+            tape: tape.clone(),
+            commands: commands.clone(),
+            stats: stats.clone(),
+        };
+        tokio::spawn(server.accept_loop(listener, shutdown));
+        tracing::info!(%addr, "local exchange listening");
+        Ok(Exchange {
+            addr,
+            tape,
+            commands,
+            stats,
+            stop,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Trades the market published so far, per symbol; their ids are `1..=count`.
+    pub fn published(&self) -> BTreeMap<String, u64> {
+        self.tape.counts()
+    }
+
+    /// True once a market with a `count` published its last trade.
+    pub fn market_closed(&self) -> bool {
+        self.tape.done()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.stats.connections.load(Ordering::Relaxed)
+    }
+
+    /// Successful `trade` subscriptions so far (one per subscribe request).
+    pub fn subscriptions(&self) -> u64 {
+        self.stats.subscriptions.load(Ordering::Relaxed)
+    }
+
+    /// Drops every open connection abruptly.
+    pub fn drop_connections(&self) {
+        let _ = self.commands.send(Command::Drop);
+    }
+
+    /// Makes every open connection go silent for `duration`.
+    pub fn stall(&self, duration: Duration) {
+        let _ = self.commands.send(Command::Stall(duration));
+    }
+
+    /// Sends `frame` as is to every open connection.
+    pub fn send_raw(&self, frame: impl Into<String>) {
+        let _ = self.commands.send(Command::Raw(frame.into()));
+    }
+
+    /// Stops serving (also done on drop).
+    pub fn stop(&self) {
+        self.stop.fire();
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        self.stop.fire();
+    }
+}
+
+#[derive(Clone)]
+struct Server {
+    config: Arc<ExchangeConfig>,
+    tape: Arc<Tape>,
+    commands: broadcast::Sender<Command>,
+    stats: Arc<Stats>,
+}
+
+impl Server {
+    async fn accept_loop(self, listener: TcpListener, mut shutdown: Shutdown) {
+        let ids = AtomicU64::new(0);
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = shutdown.recv() => return,
+                r = listener.accept() => match r {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "local exchange: accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            self.stats.connections.fetch_add(1, Ordering::Relaxed);
+            let id = ids.fetch_add(1, Ordering::Relaxed);
+            let server = self.clone();
+            let commands = self.commands.subscribe();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                if let Err(e) = server.connection(id, stream, commands, shutdown).await {
+                    tracing::debug!(%peer, error = %e, "local exchange: connection ended");
+                }
+            });
+        }
+    }
+
+    async fn connection(
+        &self,
+        id: u64,
+        stream: TcpStream,
+        mut commands: broadcast::Receiver<Command>,
+        mut shutdown: Shutdown,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        let ws = tokio_tungstenite::accept_async(stream).await?;
+        let (mut write, mut read) = ws.split();
+        let _reader = ReaderGuard {
+            tape: &self.tape,
+            id,
+        };
+        write
+            .send(WsMessage::text(protocol::status_frame("online")))
+            .await?;
+        let mut trades: Vec<String> = Vec::new();
+        let mut tickers: Vec<String> = Vec::new();
+        let mut published = self.tape.watch_published();
+        let mut behind = false;
+        let mut silent_until: Option<Instant> = None;
+        let mut heartbeat = tokio::time::interval(self.config.heartbeat);
+        loop {
+            let silent = silent_until.is_some_and(|t| Instant::now() < t);
+            tokio::select! {
+                biased;
+                _ = shutdown.recv() => return Ok(()),
+                cmd = commands.recv() => match cmd {
+                    Ok(Command::Drop) => return Ok(()),
+                    Ok(Command::Stall(d)) => silent_until = Some(Instant::now() + d),
+                    Ok(Command::Raw(text)) => write.send(WsMessage::text(text)).await?,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+                _ = tokio::time::sleep_until(silent_until.unwrap_or_else(Instant::now)), if silent => {}
+                msg = read.next(), if !silent => {
+                    let text = match msg {
+                        None | Some(Ok(WsMessage::Close(_))) => return Ok(()),
+                        Some(Err(e)) => return Err(e),
+                        Some(Ok(WsMessage::Text(t))) => t,
+                        Some(Ok(_)) => continue,
+                    };
+                    for frame in self.answer(id, &text, &mut trades, &mut tickers) {
+                        write.feed(WsMessage::text(frame)).await?;
+                    }
+                    write.flush().await?;
+                    behind = !trades.is_empty();
+                }
+                _ = published.changed(), if !silent && !trades.is_empty() && !behind => behind = true,
+                _ = std::future::ready(()), if !silent && behind => {
+                    let batch = self.tape.read(id, self.config.max_frame_trades * 8);
+                    if batch.is_empty() {
+                        behind = false;
+                        continue;
+                    }
+                    for frame in self.update_frames(&batch, &trades) {
+                        write.feed(WsMessage::text(frame)).await?;
+                    }
+                    write.flush().await?;
+                }
+                _ = heartbeat.tick(), if !silent => {
+                    write.feed(WsMessage::text(protocol::heartbeat_frame())).await?;
+                    for symbol in &tickers {
+                        let last = self.last_price(symbol);
+                        write.feed(WsMessage::text(protocol::ticker_frame(false, symbol, last, Utc::now()))).await?;
+                    }
+                    write.flush().await?;
+                }
+            }
+        }
+    }
+
+    /// The frames answering one client request; registers subscriptions.
+    fn answer(
+        &self,
+        id: u64,
+        text: &str,
+        trades: &mut Vec<String>,
+        tickers: &mut Vec<String>,
+    ) -> Vec<String> {
+        let request = match Request::parse(text) {
+            Ok(r) => r,
+            Err(bad) => return vec![protocol::error_frame("unknown", &bad.detail, None, None)],
+        };
+        let mut out = Vec::new();
+        match request {
+            Request::Ping { req_id } => out.push(protocol::pong_frame(req_id)),
+            Request::Subscribe {
+                channel,
+                symbols,
+                snapshot,
+                req_id,
+            } if channel == "trade" || channel == "ticker" => {
+                let mut accepted = Vec::new();
+                for symbol in symbols {
+                    if self.config.symbols.contains(&symbol) {
+                        out.push(protocol::ack_frame("subscribe", &channel, &symbol, req_id));
+                        accepted.push(symbol);
+                    } else {
+                        out.push(protocol::error_frame(
+                            "subscribe",
+                            "Currency pair not supported",
+                            Some(&symbol),
+                            req_id,
+                        ));
+                    }
+                }
+                if channel == "ticker" {
+                    for symbol in accepted {
+                        if snapshot {
+                            let last = self.last_price(&symbol);
+                            out.push(protocol::ticker_frame(true, &symbol, last, Utc::now()));
+                        }
+                        if !tickers.contains(&symbol) {
+                            tickers.push(symbol);
+                        }
+                    }
+                    return out;
+                }
+                if accepted.is_empty() {
+                    return out;
+                }
+                let recent = self
+                    .tape
+                    .subscribe(id, &accepted, self.config.snapshot_depth);
+                self.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
+                for symbol in accepted {
+                    if !trades.contains(&symbol) {
+                        trades.push(symbol.clone());
+                    }
+                    if snapshot {
+                        let own = recent.iter().filter(|t| t.symbol == symbol).map(|t| &**t);
+                        out.push(protocol::trade_frame(true, own));
+                    }
+                }
+            }
+            Request::Unsubscribe {
+                channel,
+                symbols,
+                req_id,
+            } => {
+                for symbol in symbols {
+                    trades.retain(|s| !(channel == "trade" && *s == symbol));
+                    tickers.retain(|s| !(channel == "ticker" && *s == symbol));
+                    out.push(protocol::ack_frame(
+                        "unsubscribe",
+                        &channel,
+                        &symbol,
+                        req_id,
+                    ));
+                }
+                if trades.is_empty() {
+                    self.tape.unsubscribe(id);
+                }
+            }
+            Request::Subscribe { req_id, .. } => out.push(protocol::error_frame(
+                "subscribe",
+                "Channel not supported by the local exchange",
+                None,
+                req_id,
+            )),
+            Request::Other { method, req_id } => out.push(protocol::error_frame(
+                &method,
+                "Method not supported by the local exchange",
+                None,
+                req_id,
+            )),
+        }
+        out
+    }
+
+    /// Update frames for a batch of the tape: per subscribed symbol, its trades in tape order,
+    /// at most `max_frame_trades` per frame.
+    fn update_frames(&self, batch: &[Arc<Trade>], subscribed: &[String]) -> Vec<String> {
+        let mut frames = Vec::new();
+        for symbol in subscribed {
+            let own: Vec<&Trade> = batch
+                .iter()
+                .filter(|t| t.symbol == *symbol)
+                .map(|t| &**t)
+                .collect();
+            for chunk in own.chunks(self.config.max_frame_trades.max(1)) {
+                frames.push(protocol::trade_frame(false, chunk.iter().copied()));
+            }
+        }
+        frames
+    }
+
+    fn last_price(&self, symbol: &str) -> f64 {
+        self.tape.last_price(symbol).unwrap_or(100.0)
+    }
+}
+
+/// Unregisters a connection's cursor however the connection ends.
+struct ReaderGuard<'a> {
+    tape: &'a Tape,
+    id: u64,
+}
+
+impl Drop for ReaderGuard<'_> {
+    fn drop(&mut self) {
+        self.tape.unsubscribe(self.id);
+    }
+}

@@ -1,0 +1,210 @@
+//! The local exchange's market: one tape of trades that every connection reads from.
+//!
+//! A market task appends generated trades to the tape at the configured pace, starting when
+//! the first client subscribes and going on whether or not anyone is connected (so a client
+//! that reconnects has missed trades, as on a real exchange, and must recover them from the
+//! snapshot). Each subscribed connection reads the tape from its own cursor. Unlike a real
+//! exchange the market waits for the slowest connected reader instead of cutting it off, so
+//! benchmarks measure the client, not the exchange's patience.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::Utc;
+use common::records::Trade;
+use common::shutdown::Shutdown;
+use tokio::sync::{watch, Notify};
+
+use crate::pace::Pacer;
+use crate::simulate::Generator;
+
+use super::ExchangeConfig;
+
+/// The shared tape and its readers.
+#[derive(Debug)]
+pub struct Tape {
+    state: Mutex<State>,
+    /// Number of trades published so far; readers wait on it.
+    published: watch::Sender<u64>,
+    /// Wakes the market when a reader advanced (room on the tape).
+    room: Notify,
+    /// Fires once, at the first subscription.
+    started: watch::Sender<bool>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Trades `base .. base + entries.len()` of the whole run.
+    entries: VecDeque<Arc<Trade>>,
+    base: u64,
+    /// The last `snapshot_depth` trades of each symbol, for snapshots.
+    recent: HashMap<String, VecDeque<Arc<Trade>>>,
+    /// Trades published per symbol.
+    counts: BTreeMap<String, u64>,
+    /// Next position each subscribed connection will read.
+    cursors: HashMap<u64, u64>,
+    done: bool,
+}
+
+impl Tape {
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::default(),
+            published: watch::Sender::new(0),
+            room: Notify::new(),
+            started: watch::Sender::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn watch_published(&self) -> watch::Receiver<u64> {
+        self.published.subscribe()
+    }
+
+    /// Trades published per symbol so far (their ids are `1..=count`).
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.lock().counts.clone()
+    }
+
+    /// The last traded price of `symbol`.
+    pub fn last_price(&self, symbol: &str) -> Option<f64> {
+        self.lock().recent.get(symbol)?.back().map(|t| t.price)
+    }
+
+    /// True once a finite market published its last trade.
+    pub fn done(&self) -> bool {
+        self.lock().done
+    }
+
+    /// Registers a reader at the live end of the tape and returns the snapshot of `symbols`
+    /// (their last `depth` trades, oldest first), atomically, so nothing falls in between.
+    pub fn subscribe(&self, conn: u64, symbols: &[String], depth: usize) -> Vec<Arc<Trade>> {
+        let mut s = self.lock();
+        let end = s.base + s.entries.len() as u64;
+        s.cursors.entry(conn).or_insert(end);
+        let mut snapshot = Vec::new();
+        for sym in symbols {
+            if let Some(recent) = s.recent.get(sym) {
+                let skip = recent.len().saturating_sub(depth);
+                snapshot.extend(recent.iter().skip(skip).cloned());
+            }
+        }
+        drop(s);
+        self.started.send_replace(true);
+        snapshot
+    }
+
+    pub fn unsubscribe(&self, conn: u64) {
+        self.lock().cursors.remove(&conn);
+        self.room.notify_one();
+    }
+
+    /// Up to `max` trades after the reader's cursor, advancing it.
+    pub fn read(&self, conn: u64, max: usize) -> Vec<Arc<Trade>> {
+        let mut s = self.lock();
+        let Some(&cursor) = s.cursors.get(&conn) else {
+            return Vec::new();
+        };
+        let from = cursor.saturating_sub(s.base) as usize;
+        let out: Vec<Arc<Trade>> = s.entries.iter().skip(from).take(max).cloned().collect();
+        let next = cursor.max(s.base) + out.len() as u64;
+        s.cursors.insert(conn, next);
+        drop(s);
+        if !out.is_empty() {
+            self.room.notify_one();
+        }
+        out
+    }
+
+    /// Appends trades, first waiting until the slowest reader left room for them.
+    async fn publish(&self, trades: Vec<Trade>, capacity: usize, depth: usize) {
+        loop {
+            {
+                let mut s = self.lock();
+                let oldest_needed = s.cursors.values().copied().min();
+                let end = s.base + s.entries.len() as u64;
+                // Forget what every reader has read (everything, if nobody reads).
+                let keep_from = oldest_needed
+                    .unwrap_or(end)
+                    .max(end.saturating_sub(capacity as u64));
+                while s.base < keep_from && !s.entries.is_empty() {
+                    s.entries.pop_front();
+                    s.base += 1;
+                }
+                if s.entries.len() + trades.len() <= capacity.max(trades.len()) {
+                    for t in trades {
+                        let t = Arc::new(t);
+                        *s.counts.entry(t.symbol.clone()).or_default() += 1;
+                        let recent = s.recent.entry(t.symbol.clone()).or_default();
+                        recent.push_back(t.clone());
+                        if recent.len() > depth {
+                            recent.pop_front();
+                        }
+                        s.entries.push_back(t);
+                    }
+                    let end = s.base + s.entries.len() as u64;
+                    drop(s);
+                    self.published.send_replace(end);
+                    return;
+                }
+            }
+            // A reader may advance between the check and this wait: a short timeout covers it.
+            let _ = tokio::time::timeout(Duration::from_millis(5), self.room.notified()).await;
+        }
+    }
+
+    /// Generates and publishes the market's trades: starts at the first subscription, stops
+    /// after `count` trades (if set) or at shutdown.
+    pub async fn run_market(self: Arc<Self>, config: ExchangeConfig, mut shutdown: Shutdown) {
+        let mut started = self.started.subscribe();
+        tokio::select! {
+            _ = shutdown.recv() => return,
+            _ = started.wait_for(|s| *s) => {}
+        }
+        let start = config.start.unwrap_or_else(Utc::now);
+        let mut generator = Generator::new(&config.symbols, config.seed, start, config.rate);
+        let mut pacer = Pacer::new(config.speed);
+        let mut made = 0u64;
+        let mut pending: Vec<Trade> = Vec::new();
+        const CHUNK: usize = 256;
+        while config.count.is_none_or(|n| made < n) && !shutdown.is_stopped() {
+            let trade = generator.next_trade();
+            if let Some(at) = pacer.due(trade.ts) {
+                if at > tokio::time::Instant::now() {
+                    if !pending.is_empty() {
+                        let batch = std::mem::take(&mut pending);
+                        self.publish(batch, config.tape_capacity, config.snapshot_depth)
+                            .await;
+                    }
+                    tokio::select! {
+                        _ = shutdown.recv() => break,
+                        _ = tokio::time::sleep_until(at) => {}
+                    }
+                }
+            }
+            pending.push(trade);
+            made += 1;
+            if pending.len() >= CHUNK {
+                let batch = std::mem::take(&mut pending);
+                self.publish(batch, config.tape_capacity, config.snapshot_depth)
+                    .await;
+            }
+        }
+        if !pending.is_empty() {
+            self.publish(pending, config.tape_capacity, config.snapshot_depth)
+                .await;
+        }
+        self.lock().done = true;
+        tracing::info!(trades = made, "local exchange: market closed");
+    }
+}
+
+impl Default for Tape {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,270 @@
+//! The `kraken` source: a WebSocket v2 client that stays connected for days.
+//!
+//! Each connection subscribes to `trade` (and `ticker` when a ticker topic is set) for every
+//! symbol, always asking for the snapshot, so trades that happened while we were away are
+//! recovered; the [`Emitter`]'s de-duplication drops the part of the snapshot already sent.
+//! A connection that errors, closes, or says nothing for `idle_timeout` (Kraken sends a
+//! heartbeat every second) is dropped and replaced after an exponential backoff with jitter.
+//! Optionally every received frame is appended to a file that `ingest replay` can play back.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::backoff::Backoff;
+use common::shutdown::Shutdown;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::emit::{Closed, Emitter};
+use crate::kraken::protocol::{self, Bad, BadKind, Message, Request};
+
+/// Settings of the `kraken` source.
+#[derive(Debug, Clone)]
+pub struct KrakenConfig {
+    pub url: String,
+    pub symbols: Vec<String>,
+    /// A connection silent for this long is taken as dead.
+    pub idle_timeout: Duration,
+    /// How often to send an application-level `ping`.
+    pub ping_interval: Duration,
+    pub connect_timeout: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Append every received text frame to this JSON-lines file.
+    pub record: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KrakenError {
+    #[error("cannot open the recording file {file}: {error}")]
+    Record {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Closed(#[from] Closed),
+}
+
+const SOURCE: &str = "kraken";
+
+/// Why a connection ended.
+enum End {
+    Shutdown,
+    Lost(String),
+}
+
+/// Connects, subscribes and emits until shutdown, reconnecting whenever the connection is lost.
+pub async fn run(
+    config: &KrakenConfig,
+    emitter: &mut Emitter,
+    mut shutdown: Shutdown,
+) -> Result<(), KrakenError> {
+    let mut recorder = match &config.record {
+        Some(file) => Some(
+            tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .await
+                .map(tokio::io::BufWriter::new)
+                .map_err(|error| KrakenError::Record {
+                    file: file.clone(),
+                    error,
+                })?,
+        ),
+        None => None,
+    };
+    let mut backoff = Backoff::new(config.backoff_initial, config.backoff_max);
+    let mut session = Session {
+        config,
+        req_id: 0,
+        recorder: recorder.as_mut(),
+    };
+    loop {
+        let end = session
+            .connection(emitter, &mut shutdown, &mut backoff)
+            .await;
+        emitter.metrics().connected.set(0);
+        match end? {
+            End::Shutdown => break,
+            End::Lost(reason) => {
+                emitter.metrics().reconnects.inc();
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    reason,
+                    retry_in_ms = delay.as_millis() as u64,
+                    attempt = backoff.attempts(),
+                    "connection lost, reconnecting"
+                );
+                tokio::select! {
+                    _ = shutdown.recv() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    if let Some(r) = recorder.as_mut() {
+        let _ = r.flush().await;
+    }
+    Ok(())
+}
+
+/// `--check`: opens one connection to `url` and closes it again.
+pub async fn probe(url: &str, timeout: Duration) -> Result<(), String> {
+    match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(url)).await {
+        Err(_) => Err(format!("no connection to {url} after {timeout:?}")),
+        Ok(Err(e)) => Err(format!("cannot connect to {url}: {e}")),
+        Ok(Ok((mut ws, _))) => {
+            let _ = ws.close(None).await;
+            Ok(())
+        }
+    }
+}
+
+struct Session<'a> {
+    config: &'a KrakenConfig,
+    req_id: u64,
+    recorder: Option<&'a mut tokio::io::BufWriter<tokio::fs::File>>,
+}
+
+impl Session<'_> {
+    fn next_req_id(&mut self) -> Option<u64> {
+        self.req_id += 1;
+        Some(self.req_id)
+    }
+
+    /// One connection, from connect to loss or shutdown.
+    async fn connection(
+        &mut self,
+        emitter: &mut Emitter,
+        shutdown: &mut Shutdown,
+        backoff: &mut Backoff,
+    ) -> Result<End, Closed> {
+        let config = self.config;
+        let connect = tokio_tungstenite::connect_async(config.url.as_str());
+        let ws = tokio::select! {
+            _ = shutdown.recv() => return Ok(End::Shutdown),
+            r = tokio::time::timeout(config.connect_timeout, connect) => match r {
+                Err(_) => return Ok(End::Lost(format!("connect timed out after {:?}", config.connect_timeout))),
+                Ok(Err(e)) => return Ok(End::Lost(format!("connect failed: {e}"))),
+                Ok(Ok((ws, _))) => ws,
+            },
+        };
+        tracing::info!(url = %config.url, "connected");
+        let (mut write, mut read) = ws.split();
+        let mut requests = vec![Request::Subscribe {
+            channel: "trade".into(),
+            symbols: config.symbols.clone(),
+            snapshot: true,
+            req_id: self.next_req_id(),
+        }];
+        if emitter.wants_tickers() {
+            requests.push(Request::Subscribe {
+                channel: "ticker".into(),
+                symbols: config.symbols.clone(),
+                snapshot: true,
+                req_id: self.next_req_id(),
+            });
+        }
+        for r in requests {
+            if let Err(e) = write.send(WsMessage::text(r.to_json())).await {
+                return Ok(End::Lost(format!("subscribe failed: {e}")));
+            }
+        }
+        let mut unacked: Vec<&str> = config.symbols.iter().map(String::as_str).collect();
+        let mut last_heard = Instant::now();
+        let mut ping =
+            tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+        loop {
+            let frame = tokio::select! {
+                _ = shutdown.recv() => {
+                    let _ = write.send(WsMessage::Close(None)).await;
+                    return Ok(End::Shutdown);
+                }
+                _ = tokio::time::sleep_until(last_heard + config.idle_timeout) => {
+                    return Ok(End::Lost(format!("no message for {:?}", config.idle_timeout)));
+                }
+                _ = ping.tick() => {
+                    let req = Request::Ping { req_id: self.next_req_id() };
+                    if let Err(e) = write.send(WsMessage::text(req.to_json())).await {
+                        return Ok(End::Lost(format!("ping failed: {e}")));
+                    }
+                    continue;
+                }
+                frame = read.next() => frame,
+            };
+            last_heard = Instant::now();
+            let text = match frame {
+                None => return Ok(End::Lost("closed by the server".into())),
+                Some(Err(e)) => return Ok(End::Lost(e.to_string())),
+                Some(Ok(WsMessage::Text(text))) => text,
+                Some(Ok(WsMessage::Close(frame))) => {
+                    return Ok(End::Lost(format!("closed by the server: {frame:?}")))
+                }
+                Some(Ok(WsMessage::Binary(bytes))) => {
+                    emitter.metrics().frames.inc();
+                    let bad = Bad::new(BadKind::NotJson, "binary frame");
+                    emitter
+                        .bad(SOURCE, &bad, &String::from_utf8_lossy(&bytes))
+                        .await?;
+                    continue;
+                }
+                // Pings are answered by tungstenite itself.
+                Some(Ok(_)) => continue,
+            };
+            emitter.metrics().frames.inc();
+            self.record(&text).await;
+            match protocol::parse(&text, Utc::now()) {
+                Ok(Message::Ack {
+                    method,
+                    channel,
+                    symbol,
+                }) => {
+                    tracing::info!(method, channel, symbol, "acknowledged");
+                    if method == "subscribe" && channel.as_deref() == Some("trade") {
+                        unacked.retain(|s| Some(*s) != symbol.as_deref());
+                        if unacked.is_empty() {
+                            emitter.metrics().connected.set(1);
+                            backoff.reset();
+                        }
+                    }
+                }
+                Ok(Message::RequestError {
+                    method,
+                    error,
+                    symbol,
+                }) => {
+                    if method == "subscribe" {
+                        emitter.metrics().subscribe_errors.inc();
+                        // A refused symbol will not be acknowledged: do not wait for it.
+                        unacked.retain(|s| Some(*s) != symbol.as_deref());
+                    }
+                    tracing::error!(method, error, symbol, "request refused by the exchange");
+                }
+                Ok(Message::Status { system }) => tracing::info!(system, "exchange status"),
+                Ok(Message::Heartbeat | Message::Pong { .. }) => {}
+                Ok(data) => emitter.data(SOURCE, data).await?,
+                Err(bad) => emitter.bad(SOURCE, &bad, &text).await?,
+            }
+        }
+    }
+
+    /// Appends a frame to the recording, one line per frame (failures are logged, not fatal).
+    async fn record(&mut self, text: &str) {
+        let Some(out) = self.recorder.as_mut() else {
+            return;
+        };
+        // JSON allows a raw newline only as whitespace, so replacing it keeps the frame intact.
+        let line = text.replace(['\n', '\r'], " ");
+        let written = async {
+            out.write_all(line.as_bytes()).await?;
+            out.write_all(b"\n").await
+        };
+        if let Err(e) = written.await {
+            tracing::warn!(error = %e, "cannot write the recording");
+        }
+    }
+}

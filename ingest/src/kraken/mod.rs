@@ -1,0 +1,4 @@
+//! Kraken WebSocket API v2: the wire format ([`protocol`]) and the live source ([`client`]).
+
+pub mod client;
+pub mod protocol;

@@ -1,0 +1,107 @@
+//! The ingest service's metrics, registered once with their help texts so every module counts
+//! into the same named series and tests read them by name.
+
+use common::metrics::{Counter, Gauge, Registry};
+
+use crate::kraken::protocol::BadKind;
+
+/// Handles to every ingest metric. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// Text frames received from a WebSocket or read from a replay file.
+    pub frames: Counter,
+    /// Valid trades seen by the pipeline, duplicates included.
+    pub trades_received: Counter,
+    /// Trades acknowledged by Kafka.
+    pub trades_produced: Counter,
+    /// Ticker updates acknowledged by Kafka.
+    pub tickers_produced: Counter,
+    /// Bad input written to the dead-letter topic and acknowledged.
+    pub dead_letters_produced: Counter,
+    /// Trades dropped because the same (symbol, trade_id) was already sent.
+    pub duplicates_skipped: Counter,
+    /// WebSocket connections lost or given up on (each one is followed by a reconnect).
+    pub reconnects: Counter,
+    /// Subscription requests the exchange refused.
+    pub subscribe_errors: Counter,
+    /// Records Kafka failed to deliver (each is retried).
+    pub delivery_errors: Counter,
+    /// Client-level Kafka errors (broker down, ...): librdkafka retries these itself.
+    pub kafka_errors: Counter,
+    /// Records accepted but not yet acknowledged by Kafka (queue plus in flight).
+    pub queue_depth: Gauge,
+    /// 1 while a WebSocket connection is up and subscribed.
+    pub connected: Gauge,
+    bad: Vec<(BadKind, Counter)>,
+}
+
+impl Metrics {
+    pub fn new(registry: Registry) -> Self {
+        let c = |name: &str, help: &str| registry.counter(name, help);
+        let bad = BadKind::ALL
+            .iter()
+            .map(|&k| {
+                let counter = registry.counter_with(
+                    "bad_input_total",
+                    &[("kind", k.as_str())],
+                    "Frames or trades rejected, by reason; the valid trades around them still go through.",
+                );
+                (k, counter)
+            })
+            .collect();
+        Self {
+            frames: c("frames_total", "Text frames received or read."),
+            trades_received: c(
+                "trades_received_total",
+                "Valid trades seen, duplicates included.",
+            ),
+            trades_produced: c("trades_produced_total", "Trades acknowledged by Kafka."),
+            tickers_produced: c(
+                "tickers_produced_total",
+                "Ticker updates acknowledged by Kafka.",
+            ),
+            dead_letters_produced: c(
+                "dead_letters_produced_total",
+                "Bad input written to the dead-letter topic and acknowledged.",
+            ),
+            duplicates_skipped: c(
+                "duplicates_skipped_total",
+                "Trades skipped because their (symbol, trade_id) was already sent.",
+            ),
+            reconnects: c(
+                "reconnects_total",
+                "WebSocket connections lost or given up on.",
+            ),
+            subscribe_errors: c(
+                "subscribe_errors_total",
+                "Subscriptions refused by the exchange.",
+            ),
+            delivery_errors: c(
+                "delivery_errors_total",
+                "Records Kafka failed to deliver; each one is sent again.",
+            ),
+            kafka_errors: c(
+                "kafka_errors_total",
+                "Kafka client errors (e.g. broker unreachable), retried by the client.",
+            ),
+            queue_depth: registry.gauge(
+                "queue_depth",
+                "Records accepted but not yet acknowledged by Kafka.",
+            ),
+            connected: registry.gauge("connected", "1 while the WebSocket is up and subscribed."),
+            bad,
+            registry,
+        }
+    }
+
+    /// The `bad_input_total{kind}` counter.
+    pub fn bad(&self, kind: BadKind) -> &Counter {
+        &self
+            .bad
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .expect("every kind is registered in new()")
+            .1
+    }
+}

@@ -1,0 +1,427 @@
+//! The Kafka side: a bounded queue in front of an idempotent, acks=all rdkafka producer.
+//!
+//! Sources hand records to a bounded channel and wait when it is full, so a slow or absent
+//! broker slows the sources down instead of dropping anything. One pump task moves records
+//! into librdkafka; when librdkafka's own queue is full (broker away) the pump waits and
+//! retries. Messages never time out inside librdkafka (`message.timeout.ms=0`); a record whose
+//! delivery report is an error anyway is counted and sent again. On shutdown the pump drains
+//! the channel and flushes until everything is acknowledged, or gives up after the flush
+//! timeout and says how many records were not delivered.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::kafka::{ConflictingOption, KafkaArgs};
+use common::shutdown::Shutdown;
+use rdkafka::client::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
+use crate::ratelimit::LogLimiter;
+
+/// What a record is; decides its topic and which counter its acknowledgement bumps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Trade,
+    Ticker,
+    DeadLetter,
+}
+
+impl RecordKind {
+    fn to_opaque(self) -> usize {
+        self as usize
+    }
+
+    fn from_opaque(n: usize) -> Self {
+        match n {
+            0 => RecordKind::Trade,
+            1 => RecordKind::Ticker,
+            _ => RecordKind::DeadLetter,
+        }
+    }
+}
+
+/// One Kafka record on its way out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub kind: RecordKind,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub timestamp_ms: i64,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Topic names. A kind without a topic is never produced (its records are not created).
+#[derive(Debug, Clone)]
+pub struct Topics {
+    pub trades: String,
+    pub ticker: Option<String>,
+    pub dead_letter: Option<String>,
+}
+
+/// Producer settings (validated by the CLI layer).
+#[derive(Debug, Clone)]
+pub struct OutputConfig {
+    pub kafka: KafkaArgs,
+    pub topics: Topics,
+    /// Records the channel between sources and Kafka holds before sources wait. librdkafka's
+    /// own queue is given the same bound, so at most about twice this is held in memory.
+    pub queue_capacity: usize,
+    pub linger_ms: u64,
+    pub batch_bytes: usize,
+    pub compression: String,
+    /// How long shutdown may spend flushing before giving up.
+    pub flush_timeout: Duration,
+}
+
+/// librdkafka settings the service owns, and why; `--kafka-option` may not override them.
+pub const OWNED_OPTIONS: &[(&str, &str)] = &[
+    ("enable.idempotence", "no duplicates on producer retries"),
+    (
+        "acks",
+        "acks=all: a trade counts as sent once every in-sync replica has it",
+    ),
+    ("message.timeout.ms", "0: a record is never given up on"),
+    ("delivery.timeout.ms", "0: a record is never given up on"),
+    ("linger.ms", "use --linger-ms"),
+    ("queue.buffering.max.ms", "use --linger-ms"),
+    ("batch.size", "use --batch-bytes"),
+    ("compression.type", "use --compression"),
+    ("compression.codec", "use --compression"),
+    ("queue.buffering.max.messages", "use --queue-capacity"),
+];
+
+pub const COMPRESSIONS: &[&str] = &["none", "gzip", "snappy", "lz4", "zstd"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error(transparent)]
+    Option(#[from] ConflictingOption),
+    #[error("cannot create the Kafka producer: {0}")]
+    Create(KafkaError),
+    #[error("Kafka producer failed fatally: {0}")]
+    Fatal(String),
+    #[error("gave up flushing after {timeout:?}: {undelivered} records not acknowledged by Kafka")]
+    Undelivered { timeout: Duration, undelivered: u64 },
+    #[error("cannot reach Kafka at {brokers}: {error}")]
+    Unreachable { brokers: String, error: KafkaError },
+    #[error("the Kafka pump task failed: {0}")]
+    Task(String),
+}
+
+impl OutputConfig {
+    fn client_config(&self) -> Result<rdkafka::ClientConfig, OutputError> {
+        let mut cfg = self.kafka.client_config("ingest", OWNED_OPTIONS)?;
+        cfg.set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", "0")
+            .set("linger.ms", self.linger_ms.to_string())
+            .set("batch.size", self.batch_bytes.to_string())
+            .set("batch.num.messages", "100000")
+            .set("compression.type", &self.compression)
+            .set(
+                "queue.buffering.max.messages",
+                self.queue_capacity.clamp(1, 10_000_000).to_string(),
+            )
+            .set("queue.buffering.max.kbytes", "1048576");
+        Ok(cfg)
+    }
+
+    fn topic(&self, kind: RecordKind) -> Option<&str> {
+        match kind {
+            RecordKind::Trade => Some(&self.topics.trades),
+            RecordKind::Ticker => self.topics.ticker.as_deref(),
+            RecordKind::DeadLetter => self.topics.dead_letter.as_deref(),
+        }
+    }
+
+    /// `--check`: reaches the brokers and returns (topic, partitions or an error) per topic.
+    pub async fn check(&self) -> Result<Vec<(String, Result<usize, String>)>, OutputError> {
+        let producer: ThreadedProducer<_> = self
+            .client_config()?
+            .create()
+            .map_err(OutputError::Create)?;
+        let topics: Vec<String> = [
+            Some(self.topics.trades.clone()),
+            self.topics.ticker.clone(),
+            self.topics.dead_letter.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let brokers = self.kafka.brokers.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for topic in topics {
+                let md = producer
+                    .client()
+                    .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                    .map_err(|error| OutputError::Unreachable {
+                        brokers: brokers.clone(),
+                        error,
+                    })?;
+                let status = match md.topics().first() {
+                    Some(t) if t.error().is_none() => Ok(t.partitions().len()),
+                    Some(t) => Err(format!("{:?}", t.error())),
+                    None => Err("not found".to_string()),
+                };
+                out.push((topic, status));
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| OutputError::Task(e.to_string()))?
+    }
+}
+
+/// Counts deliveries and sends failed records back to the pump.
+struct Delivery {
+    metrics: Metrics,
+    retries: mpsc::UnboundedSender<Record>,
+    log: LogLimiter,
+}
+
+impl ClientContext for Delivery {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.metrics.kafka_errors.inc();
+        if let Some(suppressed) = self.log.allow() {
+            tracing::warn!(error = %error, reason, suppressed, "Kafka client error (retrying)");
+        }
+    }
+}
+
+impl ProducerContext for Delivery {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let kind = RecordKind::from_opaque(opaque);
+        match result {
+            Ok(_) => match kind {
+                RecordKind::Trade => self.metrics.trades_produced.inc(),
+                RecordKind::Ticker => self.metrics.tickers_produced.inc(),
+                RecordKind::DeadLetter => self.metrics.dead_letters_produced.inc(),
+            },
+            Err((error, msg)) => {
+                self.metrics.delivery_errors.inc();
+                if let Some(suppressed) = self.log.allow() {
+                    tracing::warn!(error = %error, suppressed, "delivery failed, sending again");
+                }
+                let headers = msg
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| {
+                                let v = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                                (h.key.to_string(), v.into_owned())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let record = Record {
+                    kind,
+                    key: String::from_utf8_lossy(msg.key().unwrap_or_default()).into_owned(),
+                    payload: msg.payload().unwrap_or_default().to_vec(),
+                    timestamp_ms: msg.timestamp().to_millis().unwrap_or_default(),
+                    headers,
+                };
+                // The pump outlives the producer's deliveries except after a fatal error, when
+                // nothing can be sent any more anyway.
+                let _ = self.retries.send(record);
+            }
+        }
+    }
+}
+
+/// The running pump: await it after the sources are done and the sender is dropped.
+pub struct Output {
+    task: tokio::task::JoinHandle<Result<(), OutputError>>,
+}
+
+impl Output {
+    /// Creates the producer and starts the pump. Sources send into the returned channel;
+    /// dropping every sender ends the stream, after which [`Output::finish`] flushes.
+    pub fn start(
+        config: OutputConfig,
+        metrics: Metrics,
+        shutdown: Shutdown,
+    ) -> Result<(mpsc::Sender<Record>, Output), OutputError> {
+        let (retry_tx, retry_rx) = mpsc::unbounded_channel();
+        let context = Delivery {
+            metrics: metrics.clone(),
+            retries: retry_tx,
+            log: LogLimiter::new(Duration::from_secs(1)),
+        };
+        let producer: ThreadedProducer<Delivery> = config
+            .client_config()?
+            .create_with_context(context)
+            .map_err(OutputError::Create)?;
+        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let pump = Pump {
+            producer: Arc::new(producer),
+            config,
+            metrics,
+            shutdown,
+            deadline: None,
+        };
+        let task = tokio::spawn(pump.run(rx, retry_rx));
+        Ok((tx, Output { task }))
+    }
+
+    /// Waits until every record is acknowledged (or the flush timeout after shutdown passed).
+    pub async fn finish(self) -> Result<(), OutputError> {
+        self.task
+            .await
+            .map_err(|e| OutputError::Task(e.to_string()))?
+    }
+}
+
+struct Pump {
+    producer: Arc<ThreadedProducer<Delivery>>,
+    config: OutputConfig,
+    metrics: Metrics,
+    shutdown: Shutdown,
+    /// Set once shutdown is requested: when flushing has to stop.
+    deadline: Option<Instant>,
+}
+
+const BATCH: usize = 1024;
+
+impl Pump {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Record>,
+        mut retry_rx: mpsc::UnboundedReceiver<Record>,
+    ) -> Result<(), OutputError> {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut retries = Vec::new();
+        let mut stop = self.shutdown.clone();
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.recv(), if self.deadline.is_none() => {
+                    self.deadline_passed();
+                    continue;
+                }
+                n = retry_rx.recv_many(&mut retries, BATCH) => {
+                    if n > 0 {
+                        // Only records librdkafka itself gave up on come here: do not spin.
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        batch.append(&mut retries);
+                    }
+                }
+                n = rx.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+            for record in batch.drain(..) {
+                self.send(record, rx.len()).await?;
+            }
+            self.check_fatal()?;
+            self.update_depth(rx.len());
+        }
+        self.flush(&mut retry_rx).await
+    }
+
+    /// Hands one record to librdkafka, waiting while its queue is full.
+    async fn send(&mut self, record: Record, queued: usize) -> Result<(), OutputError> {
+        let Some(topic) = self.config.topic(record.kind).map(str::to_string) else {
+            return Ok(());
+        };
+        let mut headers = None;
+        for (k, v) in &record.headers {
+            headers = Some(headers.unwrap_or_else(OwnedHeaders::new).insert(Header {
+                key: k.as_str(),
+                value: Some(v.as_str()),
+            }));
+        }
+        let mut base = BaseRecord::with_opaque_to(&topic, record.kind.to_opaque())
+            .key(record.key.as_str())
+            .payload(record.payload.as_slice())
+            .timestamp(record.timestamp_ms);
+        if let Some(h) = headers {
+            base = base.headers(h);
+        }
+        let mut waits = 0u64;
+        loop {
+            match self.producer.send(base) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    base = back;
+                    waits += 1;
+                    if waits % 1000 == 0 {
+                        self.check_fatal()?;
+                        self.update_depth(queued);
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err((error, back)) => {
+                    base = back;
+                    self.metrics.delivery_errors.inc();
+                    tracing::warn!(error = %error, topic = %topic, "cannot enqueue record, retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+            if self.deadline_passed() {
+                return Err(self.undelivered(queued + 1));
+            }
+        }
+    }
+
+    fn update_depth(&self, queued: usize) {
+        self.metrics
+            .queue_depth
+            .set(queued as i64 + i64::from(self.producer.in_flight_count()));
+    }
+
+    fn check_fatal(&self) -> Result<(), OutputError> {
+        match self.producer.client().fatal_error() {
+            Some((code, reason)) => Err(OutputError::Fatal(format!("{code:?}: {reason}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn deadline_passed(&mut self) -> bool {
+        if self.deadline.is_none() && self.shutdown.is_stopped() {
+            self.deadline = Some(Instant::now() + self.config.flush_timeout);
+        }
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    fn undelivered(&self, queued: usize) -> OutputError {
+        OutputError::Undelivered {
+            timeout: self.config.flush_timeout,
+            undelivered: queued as u64 + self.producer.in_flight_count().max(0) as u64,
+        }
+    }
+
+    /// After the last record: wait for every acknowledgement, re-sending failed deliveries.
+    async fn flush(
+        mut self,
+        retry_rx: &mut mpsc::UnboundedReceiver<Record>,
+    ) -> Result<(), OutputError> {
+        loop {
+            while let Ok(record) = retry_rx.try_recv() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                self.send(record, 0).await?;
+            }
+            self.check_fatal()?;
+            self.update_depth(0);
+            if self.producer.in_flight_count() == 0 && retry_rx.is_empty() {
+                tracing::info!("every record acknowledged by Kafka");
+                return Ok(());
+            }
+            if self.deadline_passed() {
+                return Err(self.undelivered(0));
+            }
+            let producer = self.producer.clone();
+            // flush() blocks; a short one keeps the deadline and retries responsive.
+            let _ = tokio::task::spawn_blocking(move || producer.flush(Duration::from_millis(200)))
+                .await;
+        }
+    }
+}
