@@ -1,1 +1,11 @@
-//! it
+//! Integration tests of `sink`, one binary. All but `receiver` need the stack's Kafka
+//! (`spark/stack up`); they fail, never skip, when it is missing.
+
+mod ack;
+mod forward;
+mod malformed;
+mod outage;
+mod receiver;
+mod sigkill;
+mod support;
+mod tls;
