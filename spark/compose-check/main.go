@@ -19,7 +19,7 @@
 //   - the services named by -scalable can run as several replicas (no container_name, no
 //     fixed host port).
 //
-// Usage: compose-check -versions spark/versions.env [-project-dir DIR] [-scalable a,b] FILE
+// Usage: compose-check -versions spark/versions.env [-project-dir DIR] [-scalable a,b] [-print] FILE
 // Exit status 0 when every check passes, 1 when one fails, 2 on bad usage.
 package main
 
@@ -85,8 +85,9 @@ func main() {
 	versionsFile := flag.String("versions", "spark/versions.env", "the pinned versions (KEY=VALUE lines)")
 	projectDir := flag.String("project-dir", "", "directory relative paths resolve against (default: the file's directory)")
 	scalable := flag.String("scalable", "", "comma-separated services that must work with --scale")
+	print := flag.Bool("print", false, "print the resolved model as YAML (like `docker compose config`)")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: compose-check [-versions FILE] [-project-dir DIR] [-scalable a,b] COMPOSE_FILE\n")
+		fmt.Fprintf(os.Stderr, "usage: compose-check [-versions FILE] [-project-dir DIR] [-scalable a,b] [-print] COMPOSE_FILE\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -108,6 +109,13 @@ func main() {
 	r := &report{}
 	fmt.Printf("compose-check: %s (versions from %s)\n", file, *versionsFile)
 	project := load(r, file, dir)
+	if project != nil && *print {
+		out, err := project.MarshalYAML()
+		if err != nil {
+			r.fail("cannot print the model: %v", err)
+		}
+		fmt.Printf("%s", out)
+	}
 	if project != nil {
 		checkVersions(r, project, versions)
 		checkDependencies(r, project)
