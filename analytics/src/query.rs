@@ -106,8 +106,9 @@ pub fn start(spark: &SparkSession, s: &Strategy) -> Result<StreamingQuery, Error
         .during(|| format!("start query {}", s.query_name()))
 }
 
-/// The plan Spark will run for the strategy: the SQL steps, then Spark's own extended plan
-/// (parsed, analyzed, optimized and physical) of the streaming DataFrame.
+/// The plan Spark will run for the strategy: the SQL steps, then Spark's parsed and analyzed
+/// plans of the streaming DataFrame. Spark optimizes and plans a streaming query physically
+/// only when it starts; when a query of this name is running, its physical plan is appended.
 pub fn explain(spark: &SparkSession, s: &Strategy) -> Result<String, Error> {
     configure_session(spark, s)?;
     let view = format!("explain_{}", s.query_name().replace('-', "_"));
@@ -119,18 +120,40 @@ pub fn explain(spark: &SparkSession, s: &Strategy) -> Result<String, Error> {
         .and_then(|df| df.collect())
         .during(|| "explain the query".into())?;
     let _ = spark.sql(&format!("DROP VIEW IF EXISTS {view}"));
-    let plan: Vec<String> = rows
+    let text: String = rows
         .iter()
         .filter_map(|r| match r.get(0) {
             Some(spark_connect::row::Value::String(s)) => Some(s.clone()),
             _ => None,
         })
         .collect();
-    Ok(format!(
-        "== Steps (Spark SQL) ==\n{}\n{}",
-        sql::describe(&sql::steps(s)),
-        plan.join("\n")
-    ))
+    // The optimizer refuses a streaming plan outside writeStream.start(): keep what precedes.
+    let logical = text
+        .split("== Optimized Logical Plan ==")
+        .next()
+        .unwrap_or_default()
+        .trim_end();
+    let mut out = format!(
+        "== Steps (Spark SQL) ==\n{}\n{logical}\n",
+        sql::describe(&sql::steps(s))
+    );
+    match crate::control::find(spark, s.query_name())? {
+        Some(q) => {
+            let physical = q
+                .explain(true)
+                .during(|| format!("explain running query {}", s.query_name()))?;
+            out.push_str(&format!(
+                "\n== Running query `{}` (optimized and physical plans) ==\n{physical}\n",
+                s.query_name()
+            ));
+        }
+        None => out.push_str(&format!(
+            "\n(query `{}` is not running: Spark plans a streaming query physically only when it \
+             starts; submit it and run explain again to see that plan)\n",
+            s.query_name()
+        )),
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -171,6 +171,7 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
                 "symbol".into(),
                 "bar".into(),
                 "closes".into(),
+                "closes_prev".into(),
                 format!("{} AS base", base_indicators("closes", &s.indicators)),
                 format!(
                     "{} AS base_prev",
@@ -184,7 +185,7 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
                 "symbol".into(),
                 "bar".into(),
                 "size(closes) AS bars".into(),
-                "element_at(closes, -2) AS close_prev".into(),
+                "try_element_at(closes, -2) AS close_prev".into(),
                 format!("{} AS ind", indicators("closes", "base", &s.indicators)),
                 format!(
                     "{} AS ind_prev",

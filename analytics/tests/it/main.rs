@@ -1,3 +1,7 @@
-//! Integration tests of the analytics crate against the real stack.
+//! Integration tests of the analytics crate against the real stack (`spark/stack up`): Kafka
+//! and the Spark cluster behind its Connect server. Tests that run a Spark query take
+//! `support::serial()` so they run one at a time on the two-core server.
 
+mod exact;
 mod skeleton;
+mod support;
