@@ -28,8 +28,13 @@ pub fn rand_topic(test: &str) -> String {
 /// Panics with instructions when the broker is not reachable: an integration test must never
 /// pass quietly without the stack.
 pub async fn create_topic(topic: &str, partitions: i32) {
+    create_topic_on(&brokers(), topic, partitions).await
+}
+
+/// [`create_topic`] on the broker at `brokers` (e.g. a private broker a fault test stops).
+pub async fn create_topic_on(brokers: &str, topic: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .create()
         .expect("admin client");
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
@@ -40,24 +45,21 @@ pub async fn create_topic(topic: &str, partitions: i32) {
         )
         .await
         .unwrap_or_else(|e| {
-            panic!(
-                "cannot reach Kafka at {} ({e}); start the stack with `spark/stack up`",
-                brokers()
-            )
+            panic!("cannot reach Kafka at {brokers} ({e}); start the stack with `spark/stack up`")
         });
     for r in result {
         r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
     }
     wait_for(Duration::from_secs(30), || {
-        partition_count(topic) == Some(partitions as usize)
+        partition_count(brokers, topic) == Some(partitions as usize)
     })
     .await
     .unwrap_or_else(|_| panic!("topic {topic} not ready after 30 s"));
 }
 
-fn partition_count(topic: &str) -> Option<usize> {
+fn partition_count(brokers: &str, topic: &str) -> Option<usize> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .create()
         .ok()?;
     let md = consumer
@@ -126,19 +128,30 @@ pub async fn consume_until(
     timeout: Duration,
     done: impl Fn(&[Record]) -> bool + Send + 'static,
 ) -> Vec<Record> {
-    let topic = topic.to_string();
-    tokio::task::spawn_blocking(move || consume_until_blocking(&topic, timeout, done))
+    consume_until_on(&brokers(), topic, timeout, done).await
+}
+
+/// [`consume_until`] from the broker at `brokers`.
+pub async fn consume_until_on(
+    brokers: &str,
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&[Record]) -> bool + Send + 'static,
+) -> Vec<Record> {
+    let (brokers, topic) = (brokers.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || consume_until_blocking(&brokers, &topic, timeout, done))
         .await
         .expect("consumer thread")
 }
 
 fn consume_until_blocking(
+    brokers: &str,
     topic: &str,
     timeout: Duration,
     done: impl Fn(&[Record]) -> bool,
 ) -> Vec<Record> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .set(
             "group.id",
             format!("test-reader-{:016x}", rand::random::<u64>()),

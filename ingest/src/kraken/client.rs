@@ -178,14 +178,13 @@ impl Session<'_> {
         let mut last_heard = Instant::now();
         let mut ping =
             tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let frame = tokio::select! {
+                biased;
                 _ = shutdown.recv() => {
                     let _ = write.send(WsMessage::Close(None)).await;
                     return Ok(End::Shutdown);
-                }
-                _ = tokio::time::sleep_until(last_heard + config.idle_timeout) => {
-                    return Ok(End::Lost(format!("no message for {:?}", config.idle_timeout)));
                 }
                 _ = ping.tick() => {
                     let req = Request::Ping { req_id: self.next_req_id() };
@@ -195,6 +194,9 @@ impl Session<'_> {
                     continue;
                 }
                 frame = read.next() => frame,
+                _ = tokio::time::sleep_until(last_heard + config.idle_timeout) => {
+                    return Ok(End::Lost(format!("no message for {:?}", config.idle_timeout)));
+                }
             };
             last_heard = Instant::now();
             let text = match frame {
@@ -249,6 +251,8 @@ impl Session<'_> {
                 Ok(data) => emitter.data(SOURCE, data).await?,
                 Err(bad) => emitter.bad(SOURCE, &bad, &text).await?,
             }
+            // Time spent waiting for room in the queue (Kafka slow or away) is not silence.
+            last_heard = Instant::now();
         }
     }
 

@@ -1,0 +1,144 @@
+//! Bad input is counted (by kind), dead-lettered with its reason, and never costs the valid
+//! trades around it: neither those of the market nor those in the same frame.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::testing::{brokers, consume_until, create_topic, rand_topic, wait_for};
+use ingest::exchange::{Exchange, ExchangeConfig};
+use ingest::kraken::client::KrakenConfig;
+use ingest::kraken::protocol::BadKind;
+use ingest::pace::Speed;
+use ingest::Source;
+
+use crate::support::{self, assert_exactly_once};
+
+const TS: &str = "2026-11-24T21:31:00.123456Z";
+
+fn trade(id: u64, price: &str, qty: &str, ts: &str) -> String {
+    format!(
+        r#"{{"symbol":"TEST/USD","side":"buy","price":{price},"qty":{qty},"ord_type":"limit","trade_id":{id},"timestamp":{ts}}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_is_counted_and_the_valid_trades_arrive() {
+    let exchange = Exchange::start(
+        "127.0.0.1:0".parse().unwrap(),
+        ExchangeConfig {
+            symbols: vec!["BTC/USD".into()],
+            rate: 100.0,
+            speed: Speed::Times(1.0),
+            count: Some(300),
+            ..ExchangeConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let topic = rand_topic("bad");
+    let dead = rand_topic("bad-dlq");
+    create_topic(&topic, 2).await;
+    create_topic(&dead, 1).await;
+    let mut config = support::config(
+        Source::Kraken(KrakenConfig {
+            url: exchange.url(),
+            symbols: vec!["BTC/USD".into()],
+            idle_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            backoff_initial: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(500),
+            record: None,
+        }),
+        &brokers(),
+        &topic,
+    );
+    config.output.topics.dead_letter = Some(dead.clone());
+    let running = support::start(config);
+    wait_for(Duration::from_secs(10), || exchange.subscriptions() > 0)
+        .await
+        .expect("no subscription");
+
+    let q = |s: &str| format!("\"{s}\"");
+    let items = [
+        trade(1, "10.5", "1", &q(TS)),
+        // missing_field: no price
+        r#"{"symbol":"TEST/USD","side":"buy","qty":1,"ord_type":"limit","trade_id":90,"timestamp":"2026-11-24T21:31:00Z"}"#.to_string(),
+        trade(91, &q("ten"), "1", &q(TS)),  // not_numeric
+        trade(92, &q("NaN"), "1", &q(TS)),  // not_finite
+        trade(93, "-1", "1", &q(TS)),       // not_positive
+        trade(2, "10.6", "2", &q(TS)),
+        trade(94, "10", "0", &q(TS)),       // not_positive
+        trade(95, "10", "1", &q("noon")),   // bad_timestamp
+        trade(3, "10.7", "3", &q(TS)),
+    ];
+    exchange.send_raw("this is not json {");
+    exchange.send_raw(r#"{"channel":"book","type":"update","data":[]}"#);
+    exchange.send_raw(format!(
+        r#"{{"channel":"trade","type":"update","data":[{}]}}"#,
+        items.join(",")
+    ));
+
+    wait_for(Duration::from_secs(60), || exchange.market_closed())
+        .await
+        .expect("market did not close");
+    let mut expected = exchange.published();
+    expected.insert("TEST/USD".into(), 3);
+    let total: u64 = expected.values().sum();
+    let produced = running.metrics.trades_produced.clone();
+    wait_for(Duration::from_secs(30), || produced.get() >= total)
+        .await
+        .unwrap_or_else(|_| panic!("{} of {total} produced", produced.get()));
+    let metrics = running.stop().await;
+
+    let counts: BTreeMap<&str, u64> = BadKind::ALL
+        .iter()
+        .map(|k| (k.as_str(), metrics.bad(*k).get()))
+        .collect();
+    let want: BTreeMap<&str, u64> = [
+        ("not_json", 1),
+        ("unknown_message", 1),
+        ("missing_field", 1),
+        ("not_numeric", 1),
+        ("not_finite", 1),
+        ("not_positive", 2),
+        ("bad_timestamp", 1),
+        ("invalid_field", 0),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(counts, want);
+
+    let records = consume_until(&topic, Duration::from_secs(30), move |r| {
+        r.len() as u64 >= total
+    })
+    .await;
+    assert_exactly_once(&support::trades(&records), &expected);
+
+    let letters = consume_until(&dead, Duration::from_secs(30), |r| r.len() >= 8).await;
+    let mut reasons: Vec<&str> = letters.iter().filter_map(|r| r.key.as_deref()).collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "bad_timestamp",
+            "missing_field",
+            "not_finite",
+            "not_json",
+            "not_numeric",
+            "not_positive",
+            "not_positive",
+            "unknown_message"
+        ]
+    );
+    let raw_nan = letters
+        .iter()
+        .find(|r| r.key.as_deref() == Some("not_finite"))
+        .unwrap();
+    assert_eq!(
+        raw_nan.value.as_deref(),
+        Some(items[3].as_str()),
+        "the raw element is kept"
+    );
+    assert_eq!(metrics.dead_letters_produced.get(), 8);
+}

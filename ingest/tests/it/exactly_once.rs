@@ -1,0 +1,145 @@
+//! Reconnects neither drop nor repeat trades: the local exchange drops the connection twice
+//! (and, in the second test, goes silent), the client reconnects with the snapshot, and every
+//! trade the market published is in Kafka exactly once, checked by (symbol, trade_id).
+
+use std::time::Duration;
+
+use common::testing::{brokers, consume_until, create_topic, rand_topic, wait_for};
+use ingest::exchange::{Exchange, ExchangeConfig};
+use ingest::kraken::client::KrakenConfig;
+use ingest::pace::Speed;
+use ingest::Source;
+
+use crate::support::{self, assert_exactly_once, topic_size};
+
+fn kraken(url: String, symbols: &[String], idle_timeout: Duration) -> Source {
+    Source::Kraken(KrakenConfig {
+        url,
+        symbols: symbols.to_vec(),
+        idle_timeout,
+        ping_interval: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(5),
+        backoff_initial: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(500),
+        record: None,
+    })
+}
+
+fn symbols() -> Vec<String> {
+    vec!["BTC/USD".into(), "ETH/USD".into()]
+}
+
+/// Runs ingest against `exchange`, calls `disturb` as the market progresses, then checks
+/// Kafka. Returns the metrics.
+async fn run_and_check(
+    test: &str,
+    exchange: Exchange,
+    idle_timeout: Duration,
+    disturb: impl AsyncFnOnce(&Exchange),
+) -> ingest::metrics::Metrics {
+    let topic = rand_topic(test);
+    create_topic(&topic, 4).await;
+    let running = support::start(support::config(
+        kraken(exchange.url(), &symbols(), idle_timeout),
+        &brokers(),
+        &topic,
+    ));
+    disturb(&exchange).await;
+    wait_for(Duration::from_secs(60), || exchange.market_closed())
+        .await
+        .expect("the market did not close within 60 s");
+    let expected = exchange.published();
+    let total: u64 = expected.values().sum();
+    let produced = running.metrics.trades_produced.clone();
+    wait_for(Duration::from_secs(30), || produced.get() >= total)
+        .await
+        .unwrap_or_else(|_| panic!("only {} of {total} trades produced", produced.get()));
+    let metrics = running.stop().await;
+    let records = consume_until(&topic, Duration::from_secs(30), move |r| {
+        r.len() as u64 >= total
+    })
+    .await;
+    assert_exactly_once(&support::trades(&records), &expected);
+    assert_eq!(
+        topic_size(&brokers(), &topic),
+        total as i64,
+        "the topic holds more than the trades"
+    );
+    metrics
+}
+
+async fn until_published(exchange: &Exchange, n: u64) {
+    wait_for(Duration::from_secs(30), || {
+        exchange.published().values().sum::<u64>() >= n
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the market did not reach {n} trades"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dropped_connections_lose_and_repeat_nothing() {
+    let exchange = Exchange::start(
+        "127.0.0.1:0".parse().unwrap(),
+        ExchangeConfig {
+            symbols: symbols(),
+            rate: 400.0,
+            speed: Speed::Times(1.0),
+            count: Some(4000),
+            ..ExchangeConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let metrics = run_and_check("drops", exchange, Duration::from_secs(5), async |ex| {
+        for at in [1200, 2400] {
+            until_published(ex, at).await;
+            let subscriptions = ex.subscriptions();
+            ex.drop_connections();
+            wait_for(Duration::from_secs(10), || {
+                ex.subscriptions() > subscriptions
+            })
+            .await
+            .expect("the client did not resubscribe");
+        }
+    })
+    .await;
+    assert!(
+        metrics.reconnects.get() >= 2,
+        "reconnects {}",
+        metrics.reconnects.get()
+    );
+    // Each resubscription's snapshot repeats trades already sent: they must have been skipped.
+    assert!(
+        metrics.duplicates_skipped.get() > 0,
+        "no duplicates skipped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_is_replaced_without_loss() {
+    let exchange = Exchange::start(
+        "127.0.0.1:0".parse().unwrap(),
+        ExchangeConfig {
+            symbols: symbols(),
+            rate: 40.0,
+            speed: Speed::Times(1.0),
+            count: Some(300),
+            ..ExchangeConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let metrics = run_and_check("stall", exchange, Duration::from_millis(800), async |ex| {
+        until_published(ex, 100).await;
+        let subscriptions = ex.subscriptions();
+        ex.stall(Duration::from_secs(3));
+        wait_for(Duration::from_secs(10), || {
+            ex.subscriptions() > subscriptions
+        })
+        .await
+        .expect("the client did not give up on the silent connection");
+    })
+    .await;
+    assert!(metrics.reconnects.get() >= 1);
+    assert!(metrics.duplicates_skipped.get() > 0);
+}

@@ -1,0 +1,160 @@
+//! Kafka away for 20 s in the middle of a stream: every trade arrives, none twice.
+//!
+//! Stopping the shared broker would break everyone else's tests, so this test runs a private
+//! broker with `spark/stack` (its own STACK_DIR and ports), stops it for 20 s and starts it
+//! again on the same data. A small queue makes the backpressure reach the WebSocket reader.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::testing::{consume_until_on, create_topic_on, rand_topic, wait_for};
+use ingest::exchange::{Exchange, ExchangeConfig};
+use ingest::kraken::client::KrakenConfig;
+use ingest::pace::Speed;
+use ingest::Source;
+
+use crate::support::{self, assert_exactly_once, topic_size};
+
+/// A broker of our own, stopped (by its PID file, through spark/stack) when dropped.
+struct PrivateKafka {
+    dir: PathBuf,
+    port: u16,
+    controller_port: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl PrivateKafka {
+    fn stack(&self, args: &[&str]) {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spark/stack");
+        let out = Command::new(&script)
+            .args(args)
+            .env("STACK_DIR", &self.dir)
+            .env("KAFKA_PORT", self.port.to_string())
+            .env("KAFKA_CONTROLLER_PORT", self.controller_port.to_string())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "`spark/stack {}` for the private broker failed (provision the stack first with \
+             `spark/stack up`):\n{}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn start() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("ingest-outage-{:016x}", rand::random::<u64>()));
+        let k = PrivateKafka {
+            dir,
+            port: free_port(),
+            controller_port: free_port(),
+        };
+        k.stack(&["up", "kafka"]);
+        k
+    }
+
+    fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateKafka {
+    fn drop(&mut self) {
+        self.stack(&["stop", "kafka"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_stopped_for_20_s_loses_and_repeats_nothing() {
+    let kafka = Arc::new(
+        tokio::task::spawn_blocking(PrivateKafka::start)
+            .await
+            .unwrap(),
+    );
+    let brokers = kafka.brokers();
+    let topic = rand_topic("outage");
+    create_topic_on(&brokers, &topic, 4).await;
+
+    let symbols: Vec<String> = vec!["BTC/USD".into(), "SOL/USD".into()];
+    let exchange = Exchange::start(
+        "127.0.0.1:0".parse().unwrap(),
+        ExchangeConfig {
+            symbols: symbols.clone(),
+            rate: 300.0,
+            speed: Speed::Times(1.0),
+            count: Some(12_000),
+            ..ExchangeConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut config = support::config(
+        Source::Kraken(KrakenConfig {
+            url: exchange.url(),
+            symbols,
+            idle_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            backoff_initial: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(500),
+            record: None,
+        }),
+        &brokers,
+        &topic,
+    );
+    config.output.queue_capacity = 1000;
+    let running = support::start(config);
+
+    let produced = running.metrics.trades_produced.clone();
+    wait_for(Duration::from_secs(30), || produced.get() >= 1000)
+        .await
+        .expect("nothing produced before the outage");
+    let k = kafka.clone();
+    tokio::task::spawn_blocking(move || {
+        k.stack(&["stop", "kafka"]);
+        let stopped = Instant::now();
+        std::thread::sleep(Duration::from_secs(20));
+        k.stack(&["up", "kafka"]);
+        eprintln!("private Kafka was down for {:?}", stopped.elapsed());
+    })
+    .await
+    .unwrap();
+    let depth_during = running.metrics.queue_depth.get();
+
+    wait_for(Duration::from_secs(90), || exchange.market_closed())
+        .await
+        .expect("the market did not close: backpressure never released?");
+    let expected = exchange.published();
+    let total: u64 = expected.values().sum();
+    wait_for(Duration::from_secs(60), || produced.get() >= total)
+        .await
+        .unwrap_or_else(|_| panic!("{} of {total} produced after the outage", produced.get()));
+    let metrics = running.stop().await;
+    assert!(
+        metrics.kafka_errors.get() > 0,
+        "the outage was not even noticed"
+    );
+    eprintln!(
+        "queue depth at restart {depth_during}, kafka errors {}",
+        metrics.kafka_errors.get()
+    );
+
+    let records = consume_until_on(&brokers, &topic, Duration::from_secs(60), move |r| {
+        r.len() as u64 >= total
+    })
+    .await;
+    assert_exactly_once(&support::trades(&records), &expected);
+    assert_eq!(topic_size(&brokers, &topic), total as i64);
+}

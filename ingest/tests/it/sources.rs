@@ -1,0 +1,140 @@
+//! The offline sources into real Kafka: the simulator, and a recording of the local exchange
+//! replayed, mixed with normalized trades and bad lines.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::testing::{brokers, consume_until, create_topic, rand_topic, wait_for};
+use ingest::exchange::{Exchange, ExchangeConfig};
+use ingest::kraken::client::KrakenConfig;
+use ingest::kraken::protocol::BadKind;
+use ingest::pace::Speed;
+use ingest::replay::ReplayConfig;
+use ingest::simulate::SimulateConfig;
+use ingest::Source;
+
+use crate::support::{self, assert_exactly_once};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_produces_every_trade_once_then_exits() {
+    let topic = rand_topic("simulate");
+    create_topic(&topic, 4).await;
+    let source = Source::Simulate(SimulateConfig {
+        symbols: vec!["BTC/USD".into(), "ETH/USD".into(), "XRP/USD".into()],
+        rate: 1000.0,
+        count: Some(5000),
+        seed: 42,
+        start: Some("2026-11-24T21:00:00Z".parse().unwrap()),
+        speed: Speed::Max,
+    });
+    let running = support::start(support::config(source, &brokers(), &topic));
+    // A finite source ends the run by itself, after the flush.
+    let metrics = running.metrics.clone();
+    tokio::time::timeout(Duration::from_secs(60), running.task)
+        .await
+        .expect("simulate did not finish")
+        .unwrap()
+        .unwrap();
+    assert_eq!(metrics.trades_produced.get(), 5000);
+    let records = consume_until(&topic, Duration::from_secs(30), |r| r.len() >= 5000).await;
+    let trades = support::trades(&records);
+    let mut expected = BTreeMap::new();
+    for t in &trades {
+        *expected.entry(t.symbol.clone()).or_insert(0u64) += 1;
+        assert_eq!(t.exchange, "simulator");
+    }
+    assert_exactly_once(&trades, &expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_replays_to_the_same_trades() {
+    // Record a session with the local exchange.
+    let exchange = Exchange::start(
+        "127.0.0.1:0".parse().unwrap(),
+        ExchangeConfig {
+            symbols: vec!["ETH/USD".into()],
+            rate: 500.0,
+            speed: Speed::Times(1.0),
+            count: Some(500),
+            ..ExchangeConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("ingest-replay-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("session.jsonl");
+    let live = rand_topic("recorded");
+    create_topic(&live, 2).await;
+    let running = support::start(support::config(
+        Source::Kraken(KrakenConfig {
+            url: exchange.url(),
+            symbols: vec!["ETH/USD".into()],
+            idle_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            backoff_initial: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(500),
+            record: Some(file.clone()),
+        }),
+        &brokers(),
+        &live,
+    ));
+    let produced = running.metrics.trades_produced.clone();
+    wait_for(Duration::from_secs(30), || {
+        exchange.market_closed() && produced.get() >= 500
+    })
+    .await
+    .expect("the live session did not finish");
+    running.stop().await;
+
+    // Add a normalized trade, a duplicate frame and bad lines to the recording.
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    let first_frame = text
+        .lines()
+        .find(|l| l.contains("\"trade_id\""))
+        .unwrap()
+        .to_string();
+    text.push_str(&first_frame);
+    text.push('\n');
+    text.push_str(r#"{"exchange":"kraken","symbol":"LTC/USD","trade_id":7,"price":80.5,"qty":1.25,"side":"sell","ord_type":"market","ts":"2026-11-24T21:31:00.123456Z","recv_ts":"2026-11-24T21:31:00.2Z"}"#);
+    text.push_str("\n\nnot json\n");
+    text.push_str(r#"{"exchange":"kraken","symbol":"LTC/USD","trade_id":8,"price":0,"qty":1,"side":"sell","ord_type":"market","ts":"2026-11-24T21:31:00Z","recv_ts":"2026-11-24T21:31:00Z"}"#);
+    text.push('\n');
+    std::fs::write(&file, text).unwrap();
+
+    let replayed = rand_topic("replayed");
+    create_topic(&replayed, 2).await;
+    let running = support::start(support::config(
+        Source::Replay(ReplayConfig {
+            file: file.clone(),
+            speed: Speed::Max,
+        }),
+        &brokers(),
+        &replayed,
+    ));
+    let metrics = running.metrics.clone();
+    tokio::time::timeout(Duration::from_secs(60), running.task)
+        .await
+        .expect("replay did not finish")
+        .unwrap()
+        .unwrap();
+    let mut expected = exchange.published();
+    expected.insert("LTC/USD".into(), 0);
+    let records = consume_until(&replayed, Duration::from_secs(30), |r| r.len() >= 501).await;
+    let mut trades = support::trades(&records);
+    let ltc: Vec<_> = trades
+        .iter()
+        .filter(|t| t.symbol == "LTC/USD")
+        .cloned()
+        .collect();
+    assert_eq!(ltc.len(), 1);
+    assert_eq!((ltc[0].trade_id, ltc[0].price), (7, 80.5));
+    trades.retain(|t| t.symbol != "LTC/USD");
+    expected.remove("LTC/USD");
+    assert_exactly_once(&trades, &expected);
+    assert_eq!(metrics.bad(BadKind::NotJson).get(), 1);
+    assert_eq!(metrics.bad(BadKind::NotPositive).get(), 1);
+    assert!(metrics.duplicates_skipped.get() >= 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

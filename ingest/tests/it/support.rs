@@ -1,0 +1,144 @@
+//! Shared plumbing of the ingest integration tests: a configuration pointed at a test topic,
+//! running the service in-process, and reading back what reached Kafka.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use common::kafka::KafkaArgs;
+use common::metrics::Registry;
+use common::records::Trade;
+use common::shutdown::{self, ShutdownTrigger};
+use common::testing::Record;
+use ingest::metrics::Metrics;
+use ingest::output::{OutputConfig, Topics};
+use ingest::{Config, Source};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use tokio::task::JoinHandle;
+
+/// A configuration producing to `topic` on `brokers` with the service's defaults.
+pub fn config(source: Source, brokers: &str, topic: &str) -> Config {
+    Config {
+        source,
+        output: OutputConfig {
+            kafka: KafkaArgs {
+                brokers: brokers.to_string(),
+                options: Vec::new(),
+            },
+            topics: Topics {
+                trades: topic.to_string(),
+                ticker: None,
+                dead_letter: None,
+            },
+            queue_capacity: 100_000,
+            linger_ms: 5,
+            batch_bytes: 1_000_000,
+            compression: "lz4".into(),
+            flush_timeout: Duration::from_secs(30),
+        },
+        metrics_addr: None,
+        metrics_log_interval: Duration::from_secs(5),
+    }
+}
+
+/// The service running in this process.
+pub struct Running {
+    pub metrics: Metrics,
+    pub stop: ShutdownTrigger,
+    pub task: JoinHandle<Result<(), ingest::Error>>,
+}
+
+pub fn start(config: Config) -> Running {
+    // Logs of the service under test, shown for failing tests (`RUST_LOG` filters them).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let metrics = Metrics::new(Registry::new("ingest"));
+    let (stop, shutdown) = shutdown::channel();
+    let task = tokio::spawn(ingest::run(config, metrics.clone(), shutdown));
+    Running {
+        metrics,
+        stop,
+        task,
+    }
+}
+
+impl Running {
+    /// Fires shutdown and waits for the flush; panics if the run failed.
+    pub async fn stop(self) -> Metrics {
+        self.stop.fire();
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("ingest did not stop within 60 s")
+            .expect("ingest task panicked")
+            .expect("ingest failed");
+        self.metrics
+    }
+}
+
+/// Records on the topic: the sum of the partitions' high watermarks (nothing is deleted).
+pub fn topic_size(brokers: &str, topic: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    md.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            let (lo, hi) = consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .expect("watermarks");
+            hi - lo
+        })
+        .sum()
+}
+
+/// Parses the trades of `records`, checking key and timestamp against the contract.
+pub fn trades(records: &[Record]) -> Vec<Trade> {
+    records
+        .iter()
+        .map(|r| {
+            let value = r.value.as_deref().expect("a value");
+            let t: Trade = serde_json::from_str(value).expect("a Trade");
+            assert_eq!(r.key.as_deref(), Some(t.symbol.as_str()), "key = symbol");
+            assert_eq!(
+                r.timestamp_ms,
+                Some(t.kafka_timestamp_ms()),
+                "timestamp = trade time"
+            );
+            t
+        })
+        .collect()
+}
+
+/// Asserts that `trades` holds ids `1..=n` of every symbol in `expected` exactly once, and
+/// nothing else.
+pub fn assert_exactly_once(trades: &[Trade], expected: &BTreeMap<String, u64>) {
+    let mut seen: HashMap<(&str, u64), u32> = HashMap::new();
+    for t in trades {
+        *seen.entry((t.symbol.as_str(), t.trade_id)).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(
+        twice.is_empty(),
+        "trades in Kafka more than once: {twice:?}"
+    );
+    for (symbol, n) in expected {
+        let missing: Vec<u64> = (1..=*n)
+            .filter(|id| !seen.contains_key(&(symbol.as_str(), *id)))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{symbol}: {} of {n} trades missing, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(10)]
+        );
+    }
+    let total: u64 = expected.values().sum();
+    assert_eq!(trades.len() as u64, total, "unexpected extra trades");
+}
