@@ -6,7 +6,8 @@
 // Compose Specification's JSON schema (unknown keys, wrong types, a `depends_on` condition
 // that does not exist), interpolation, references between services, networks and volumes.
 // Any warning the loader prints (an obsolete `version:` key, an unset variable) counts as an
-// error. Then, on the loaded model:
+// error. Each Dockerfile it builds is parsed and linted with BuildKit's own Dockerfile parser
+// (dockerfile.go); a lint warning is an error too. Then, on the loaded model:
 //
 //   - an image of a pinned product (apache/kafka, apache/spark, the project's Spark image)
 //     carries exactly the pinned version as its tag; every other pulled image has an
@@ -241,86 +242,6 @@ func checkVersions(r *report, project *types.Project, versions map[string]string
 			dockerfiles[dockerfile] = true
 			checkDockerfile(r, dockerfile, project.WorkingDir, versions)
 		}
-	}
-}
-
-var (
-	argLine  = regexp.MustCompile(`^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$`)
-	fromLine = regexp.MustCompile(`^FROM\s+(?:--platform=\S+\s+)?(\S+)`)
-	varRef   = regexp.MustCompile(`^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$`)
-)
-
-// checkDockerfile checks ARG defaults and FROM tags of one Dockerfile against versions.env.
-func checkDockerfile(r *report, path, root string, versions map[string]string) {
-	rel, err := filepath.Rel(root, path)
-	if err != nil {
-		rel = path
-	}
-	text, err := os.ReadFile(path)
-	if err != nil {
-		r.fail("cannot read Dockerfile %s: %v", rel, err)
-		return
-	}
-	// Join continuation lines; drop comments.
-	var lines []string
-	var current strings.Builder
-	for _, raw := range strings.Split(string(text), "\n") {
-		line := strings.TrimSpace(raw)
-		if strings.HasPrefix(line, "#") && current.Len() == 0 {
-			continue
-		}
-		if strings.HasSuffix(line, `\`) {
-			current.WriteString(strings.TrimSuffix(line, `\`) + " ")
-			continue
-		}
-		current.WriteString(line)
-		lines = append(lines, strings.TrimSpace(current.String()))
-		current.Reset()
-	}
-	argDefaults := map[string]string{}
-	found := 0
-	for _, line := range lines {
-		if m := argLine.FindStringSubmatch(line); m != nil {
-			want, pinned := versions[m[1]]
-			if !pinned {
-				continue
-			}
-			found++
-			got := strings.Trim(m[2], `"'`)
-			if m[2] == "" {
-				// A re-declaration inside a stage (`ARG X` after FROM) inherits the global default.
-				if _, declared := argDefaults[m[1]]; declared {
-					continue
-				}
-				r.fail("%s: ARG %s has no default; it must default to %s", rel, m[1], want)
-				continue
-			}
-			argDefaults[m[1]] = got
-			r.check(got == want,
-				fmt.Sprintf("%s: ARG %s=%s matches versions.env", rel, m[1], got),
-				fmt.Sprintf("%s: ARG %s=%q but versions.env pins %s=%s", rel, m[1], got, m[1], want))
-		}
-		if m := fromLine.FindStringSubmatch(line); m != nil {
-			repo, tag := splitImage(m[1])
-			key, pinned := pinnedImages[repo]
-			if !pinned {
-				continue
-			}
-			found++
-			if v := varRef.FindStringSubmatch(tag); v != nil {
-				r.check(v[1] == key && argDefaults[key] == versions[key],
-					fmt.Sprintf("%s: FROM %s takes its tag from ARG %s=%s", rel, m[1], key, argDefaults[key]),
-					fmt.Sprintf("%s: FROM %s must take its tag from ARG %s defaulting to %s", rel, m[1], key, versions[key]))
-			} else {
-				r.check(tag == versions[key],
-					fmt.Sprintf("%s: FROM %s matches %s", rel, m[1], key),
-					fmt.Sprintf("%s: FROM %s has tag %q but versions.env pins %s=%s", rel, m[1], tag, key, versions[key]))
-			}
-		}
-	}
-	checkConnectorCoordinates(r, rel, string(text), versions)
-	if found == 0 {
-		r.ok("%s: no pinned version in it", rel)
 	}
 }
 
