@@ -1,1 +1,265 @@
-fn main() {}
+//! Forwarder throughput and added latency against the stack's real Kafka.
+//!
+//! `cargo bench -p sink --bench throughput` (stack running: `spark/stack up`). Prints numbers;
+//! asserts nothing about speed.
+//!
+//! 1. Throughput: a backlog of `SINK_BENCH_N` signals (default 500,000) is produced first; then a
+//!    forwarder and an in-process receiver run, without and with acknowledgements. Reported:
+//!    signals/s between the first and the last arrival (group join excluded) and overall.
+//! 2. Added latency: with the forwarder caught up, signals are produced at a steady
+//!    `SINK_BENCH_RATE` per second (default 20,000) for 5 s, each with its Kafka record
+//!    timestamp set to the send time; latency = arrival at the receiver − record timestamp.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+use common::shutdown;
+use common::testing::{create_topic, rand_topic};
+use common::{Action, Signal};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::ClientConfig;
+use sink::forward::{ForwardConfig, Forwarder};
+use sink::receive::{ReceiveConfig, Receiver};
+
+const SYMBOLS: usize = 20;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The `i`-th signal (its bar index is `i / SYMBOLS`), as JSON.
+fn signal_json(prefix: &str, i: usize) -> (String, String, String) {
+    let symbol = format!("SYM{}/USD", i % SYMBOLS);
+    let bar_end =
+        chrono::DateTime::from_timestamp(1_700_000_000 + 60 * (i / SYMBOLS) as i64, 0).unwrap();
+    let s = Signal {
+        id: Signal::make_id(prefix, &symbol, bar_end),
+        strategy: prefix.to_string(),
+        symbol: symbol.clone(),
+        bar_start: bar_end - chrono::Duration::minutes(1),
+        bar_end,
+        open: 65000.0,
+        high: 65010.5,
+        low: 64990.25,
+        close: 65001.75,
+        volume: 12.5,
+        trades: 42,
+        bars: 100,
+        indicators: common::records::Indicators {
+            sma_fast: Some(65000.1),
+            sma_slow: Some(64990.2),
+            ema: Some(64995.3),
+            rsi: Some(55.5),
+            ..Default::default()
+        },
+        action: Action::Buy,
+        reasons: vec!["sma_cross_up".into()],
+    };
+    let id = s.id.clone();
+    (symbol, serde_json::to_string(&s).unwrap(), id)
+}
+
+fn producer(linger_ms: &str) -> ThreadedProducer<DefaultProducerContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", common::testing::brokers())
+        .set("linger.ms", linger_ms)
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("producer")
+}
+
+/// Sends one record, waiting while the local queue is full.
+fn send(
+    p: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    key: &str,
+    value: &str,
+    ts: i64,
+) {
+    let mut record = BaseRecord::to(topic).key(key).payload(value).timestamp(ts);
+    loop {
+        match p.send(record) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => panic!("produce: {e}"),
+        }
+    }
+}
+
+fn forward_config(topic: &str, endpoint: std::net::SocketAddr, ack: bool) -> ForwardConfig {
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: ForwardConfig,
+    }
+    let group = format!("bench-{:08x}", rand::random::<u32>());
+    let endpoint = endpoint.to_string();
+    let brokers = common::testing::brokers();
+    let mut args = vec![
+        "sink",
+        "--brokers",
+        &brokers,
+        "--topic",
+        topic,
+        "--group-id",
+        &group,
+        "--endpoint",
+        &endpoint,
+        "--metrics-log-interval-s",
+        "0",
+    ];
+    if ack {
+        args.push("--ack");
+    }
+    Cli::parse_from(args).config
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    sink::logging::init();
+    let n = env_usize("SINK_BENCH_N", 500_000);
+    let rate = env_usize("SINK_BENCH_RATE", 20_000);
+    // The machine is shared: say how busy it was, since that moves the numbers.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average at start (1/5/15 min): {}", load.trim());
+    }
+    let topic = rand_topic("sink-bench");
+    create_topic(&topic, 4).await;
+
+    let started = Instant::now();
+    let backlog = tokio::task::spawn_blocking({
+        let topic = topic.clone();
+        move || {
+            let p = producer("20");
+            let mut bytes = 0;
+            for i in 0..n {
+                let (key, value, _) = signal_json("bench", i);
+                bytes += value.len();
+                send(&p, &topic, &key, &value, now_ms());
+            }
+            p.flush(Duration::from_secs(120)).expect("flush");
+            bytes
+        }
+    })
+    .await
+    .unwrap();
+    println!(
+        "backlog: {n} signals ({} bytes each on average) produced in {:.1} s",
+        backlog / n,
+        started.elapsed().as_secs_f64()
+    );
+
+    for ack in [false, true] {
+        let mut rc = ReceiveConfig::quiet("127.0.0.1:0".parse().unwrap());
+        rc.ack = ack;
+        rc.keep_arrivals = true;
+        let receiver = Receiver::bind(rc).await.unwrap();
+        let addr = receiver.local_addr();
+        let received = receiver.received();
+        let (rtrigger, rshutdown) = shutdown::channel();
+        let rtask = tokio::spawn(receiver.run(rshutdown));
+
+        let forwarder = Forwarder::new(forward_config(&topic, addr, ack)).unwrap();
+        let (ftrigger, fshutdown) = shutdown::channel();
+        let start = Instant::now();
+        let ftask = tokio::spawn(forwarder.run(fshutdown));
+        while received.signals() < n as u64 {
+            assert!(
+                start.elapsed() < Duration::from_secs(300),
+                "stalled at {}",
+                received.signals()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let total = start.elapsed();
+        let arrivals = received.arrivals();
+        let first = arrivals.first().unwrap().at;
+        let last = arrivals.last().unwrap().at;
+        let busy = last.duration_since(first).unwrap().as_secs_f64();
+        println!(
+            "throughput (ack={ack}): {n} signals, first->last arrival {busy:.2} s = {:.0} signals/s; \
+             including consumer-group join {:.2} s = {:.0} signals/s",
+            n as f64 / busy,
+            total.as_secs_f64(),
+            n as f64 / total.as_secs_f64()
+        );
+
+        // Latency under a steady load, forwarder caught up.
+        let seconds = 5;
+        let sent = tokio::task::spawn_blocking({
+            let topic = topic.clone();
+            move || {
+                let p = producer("0");
+                let mut sent = HashMap::with_capacity(rate * seconds);
+                let per_tick = rate / 100;
+                let begin = Instant::now();
+                for tick in 0..(100 * seconds) {
+                    let due = begin + Duration::from_millis(10 * tick as u64);
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    for j in 0..per_tick {
+                        let (key, value, id) =
+                            signal_json(&format!("lat{ack}"), tick * per_tick + j);
+                        let ts = now_ms();
+                        send(&p, &topic, &key, &value, ts);
+                        sent.insert(id, ts);
+                    }
+                }
+                p.flush(Duration::from_secs(30)).expect("flush");
+                sent
+            }
+        })
+        .await
+        .unwrap();
+        let want = n as u64 + sent.len() as u64;
+        let wait_start = Instant::now();
+        while received.signals() < want && wait_start.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut latencies: Vec<f64> = received
+            .arrivals()
+            .iter()
+            .filter_map(|a| {
+                let ts = sent.get(&*a.id)?;
+                let at = a.at.duration_since(UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0;
+                Some(at - *ts as f64)
+            })
+            .collect();
+        latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "added latency (ack={ack}) at {rate} signals/s for {seconds} s: {} of {} arrived; \
+             Kafka record time -> line received p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            latencies.len(),
+            sent.len(),
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            latencies.last().unwrap()
+        );
+        ftrigger.fire();
+        let summary = ftask.await.unwrap().unwrap();
+        rtrigger.fire();
+        let rsummary = rtask.await.unwrap().unwrap();
+        println!("  forwarder: {summary}\n  receiver: {rsummary}");
+    }
+}

@@ -26,6 +26,8 @@ pub enum LinkError {
     ConnectTimeout(Duration),
     #[error("write timed out after {0:?} (peer not reading)")]
     WriteTimeout(Duration),
+    #[error("no acknowledgement within {0:?}")]
+    AckTimeout(Duration),
     #[error("peer closed the connection")]
     Closed,
     #[error("acknowledgement line longer than {MAX_ACK_LINE} bytes")]

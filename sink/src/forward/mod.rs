@@ -333,15 +333,17 @@ impl Forwarder {
                     }
                     p.write(batch).await;
                 }
-                _ = sleep_until_opt(ack_deadline) => {
-                    if p.window.oldest_unacknowledged().is_some_and(|t| t.elapsed() >= ack_timeout) {
-                        p.drop_link(&LinkError::Io(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            format!("no acknowledgement within {ack_timeout:?}"),
-                        )));
-                    }
-                }
+                _ = sleep_until_opt(ack_deadline) => {}
                 _ = tokio::time::sleep_until(commit_deadline.into()) => {}
+            }
+            // Checked after every turn, so a busy consumer cannot starve the deadline.
+            if p.config.ack
+                && p.link.is_some()
+                && p.window
+                    .oldest_unacknowledged()
+                    .is_some_and(|t| t.elapsed() >= ack_timeout)
+            {
+                p.drop_link(&LinkError::AckTimeout(ack_timeout));
             }
             p.m.in_flight.set(p.window.len() as i64);
             if p.last_commit.elapsed() >= commit_every {

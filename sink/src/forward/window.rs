@@ -172,10 +172,11 @@ impl Window {
     }
 
     /// When the oldest line still waiting for its acknowledgement was written.
+    ///
+    /// Lines are written in window order (a reconnect re-sends them all in order, with one new
+    /// time), so the first pending line that was written is the oldest one.
     pub fn oldest_unacknowledged(&self) -> Option<Instant> {
-        self.pending_lines()
-            .filter_map(|(_, line)| line.sent_at)
-            .min()
+        self.pending_lines().find_map(|(_, line)| line.sent_at)
     }
 
     /// Commit positions (partition, next offset) that moved since the last call.
