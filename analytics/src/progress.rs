@@ -40,7 +40,7 @@ struct Raw {
     #[serde(default)]
     timestamp: String,
     #[serde(default)]
-    num_input_rows: i64,
+    num_input_rows: Option<i64>,
     #[serde(default)]
     input_rows_per_second: Option<f64>,
     #[serde(default)]
@@ -52,7 +52,24 @@ struct Raw {
     #[serde(default)]
     state_operators: Vec<Value>,
     #[serde(default)]
+    sources: Vec<Value>,
+    #[serde(default)]
     observed_metrics: Value,
+}
+
+/// A named observed metric. Spark Connect serializes an observed row as
+/// `{"values": [...], "schema": {"fields": [{"name": ...}, ...]}}`; classic Spark as a plain
+/// object. Both are read.
+fn observed(metrics: &Value, name: &str) -> Option<i64> {
+    let row = &metrics[INPUT_METRICS];
+    if let Some(v) = row[name].as_i64() {
+        return Some(v);
+    }
+    let i = row["schema"]["fields"]
+        .as_array()?
+        .iter()
+        .position(|f| f["name"] == name)?;
+    row["values"][i].as_i64()
 }
 
 impl BatchProgress {
@@ -65,20 +82,32 @@ impl BatchProgress {
                 .filter_map(|op| op[key].as_i64())
                 .sum()
         };
-        let metric = |key: &str| raw.observed_metrics[INPUT_METRICS][key].as_i64();
+        // Rates and row counts are per source; the top-level totals are not always there.
+        let per_source = |key: &str| -> f64 {
+            raw.sources
+                .iter()
+                .filter_map(|src| src[key].as_f64())
+                .sum()
+        };
         Ok(BatchProgress {
             batch_id: raw.batch_id,
             timestamp: raw.timestamp,
-            input_rows: raw.num_input_rows,
-            // Spark writes NaN-valued rates as strings or omits them; treat both as 0.
-            input_rows_per_s: raw.input_rows_per_second.unwrap_or(0.0),
-            processed_rows_per_s: raw.processed_rows_per_second.unwrap_or(0.0),
+            input_rows: raw
+                .num_input_rows
+                .unwrap_or(per_source("numInputRows") as i64),
+            // Spark omits NaN rates (no time elapsed yet): they read as 0.
+            input_rows_per_s: raw
+                .input_rows_per_second
+                .unwrap_or(per_source("inputRowsPerSecond")),
+            processed_rows_per_s: raw
+                .processed_rows_per_second
+                .unwrap_or(per_source("processedRowsPerSecond")),
             batch_duration_ms: raw.duration_ms["triggerExecution"].as_i64().unwrap_or(0),
             watermark: raw.event_time["watermark"].as_str().map(str::to_string),
             state_rows: sum("numRowsTotal"),
             dropped_late: sum("numRowsDroppedByWatermark"),
-            bad_records: metric(BAD_RECORDS),
-            records: metric(RECORDS),
+            bad_records: observed(&raw.observed_metrics, BAD_RECORDS),
+            records: observed(&raw.observed_metrics, RECORDS),
         })
     }
 }
@@ -138,6 +167,25 @@ mod tests {
         assert_eq!(p.watermark.as_deref(), Some("2026-11-24T21:59:54.000Z"));
         assert_eq!((p.state_rows, p.dropped_late), (1000, 2));
         assert_eq!((p.bad_records, p.records), (Some(3), Some(1203)));
+    }
+
+    /// As the Spark 4.2 Connect server returns it: totals per source, observed rows as
+    /// values plus schema.
+    const CONNECT: &str = r#"{"batchId":0,"durationMs":{"triggerExecution":5325},
+      "eventTime":{"watermark":"1970-01-01T00:00:00.000Z"},
+      "stateOperators":[{"numRowsTotal":41,"numRowsDroppedByWatermark":0}],
+      "sources":[{"description":"KafkaV2","numInputRows":54,"inputRowsPerSecond":0.0,
+        "processedRowsPerSecond":10.14}],
+      "observedMetrics":{"input":{"values":[13,54],"schema":{"type":"struct","fields":[
+        {"name":"bad_records","type":"long"},{"name":"records","type":"long"}]}}}}"#;
+
+    #[test]
+    fn reads_the_connect_servers_shape() {
+        let p = BatchProgress::parse(CONNECT).unwrap();
+        assert_eq!(p.input_rows, 54);
+        assert_eq!(p.processed_rows_per_s, 10.14);
+        assert_eq!((p.bad_records, p.records), (Some(13), Some(54)));
+        assert_eq!(p.state_rows, 41);
     }
 
     #[test]

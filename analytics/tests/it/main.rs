@@ -3,5 +3,6 @@
 //! `support::serial()` so they run one at a time on the two-core server.
 
 mod exact;
+mod malformed;
 mod skeleton;
 mod support;
