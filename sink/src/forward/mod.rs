@@ -606,7 +606,7 @@ impl Pipeline {
             let waiting_for_acks = self.config.ack
                 && self.link.is_some()
                 && self.window.pending_lines().next().is_some();
-            let waiting_for_copies = dead_letter_done.is_some();
+            let waiting_for_copies = dead_letter_done.is_some() && self.window.has_waiting();
             if !waiting_for_acks && !waiting_for_copies {
                 break;
             }

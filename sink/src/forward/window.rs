@@ -171,6 +171,11 @@ impl Window {
             })
     }
 
+    /// Whether a record waits for something other than the endpoint (a dead-letter copy).
+    pub fn has_waiting(&self) -> bool {
+        self.slots.iter().any(|s| matches!(s.state, State::Waiting))
+    }
+
     /// When the oldest line still waiting for its acknowledgement was written.
     ///
     /// Lines are written in window order (a reconnect re-sends them all in order, with one new
@@ -268,10 +273,11 @@ mod tests {
     fn room_is_bounded_by_records_and_bytes_and_waiting_records_hold_commits() {
         let mut w = Window::new(2, 5, false);
         let d = w.push_waiting(0, 1);
-        assert!(w.has_room());
+        assert!(w.has_room() && w.has_waiting());
         w.push_line(0, 2, "x", line("123456"));
         assert!(!w.has_room());
         w.finish(d);
+        assert!(!w.has_waiting());
         assert_eq!(w.take_commits(), [(0, 2)]);
         assert!(!w.has_room(), "bytes still over the limit");
         w.clear();

@@ -84,6 +84,16 @@ async fn unacknowledged_lines_are_sent_again_and_not_committed() {
         "commit stops at the unacknowledged line"
     );
     assert_eq!(*connections.lock().unwrap(), 1);
+    let lag = (n as i64 - ignored_offset) as f64;
+    let _ = wait_for(Duration::from_secs(5), || {
+        forwarder.metrics.value("lag") == lag
+    })
+    .await;
+    assert_eq!(
+        forwarder.metrics.value("lag"),
+        lag,
+        "lag counts from the committed offset"
+    );
 
     // After the 3 s ack timeout: a new connection, and the ignored line again.
     let offsets = wait_committed(&topic, &group, 1, n as i64).await;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sink::receive::{Output, ReceiveConfig};
+use sink::receive::ReceiveConfig;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -16,7 +16,6 @@ async fn dedups_across_connections_acks_and_skips_bad_lines() {
     let file = dir.join("signals.ndjson");
     let mut config = ReceiveConfig::quiet("127.0.0.1:0".parse().unwrap());
     config.ack = true;
-    config.output = Output::Text;
     config.append_file = Some(file.clone());
     let receiver = RunningReceiver::start(config.clone()).await;
 
@@ -28,14 +27,14 @@ async fn dedups_across_connections_acks_and_skips_bad_lines() {
     };
     let mut a = TcpStream::connect(receiver.addr).await.unwrap();
     let mut b = TcpStream::connect(receiver.addr).await.unwrap();
+    // `a` first, then `b`, so the append file's order is known.
     a.write_all(format!("{}{}not json\n{}", line(0), line(1), line(2)).as_bytes())
         .await
         .unwrap();
+    let acks_a = read_lines(&mut a, 3).await;
     b.write_all(format!("{}\n{{\"id\":\"x\"}}\n{}", line(1), line(3)).as_bytes())
         .await
         .unwrap();
-
-    let acks_a = read_lines(&mut a, 3).await;
     let acks_b = read_lines(&mut b, 2).await;
     assert_eq!(acks_a, [0, 1, 2].map(|i| signal("BTC/USD", i).id));
     assert_eq!(

@@ -1,0 +1,236 @@
+//! The `sink` binary itself: complete `--help`, settings errors reported all at once,
+//! `--check`, and a receiver that serves metrics and prints its counts on SIGTERM.
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use common::testing::{create_topic, rand_topic};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::Command;
+
+use crate::support::*;
+
+async fn sink(args: &[&str]) -> Output {
+    let run = Command::new(env!("CARGO_BIN_EXE_sink"))
+        .args(args)
+        .env("KAFKA_BROKERS", common::testing::brokers())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("sink exits within 60 s")
+        .expect("run sink")
+}
+
+#[tokio::test]
+async fn help_lists_every_flag_with_its_environment_variable() {
+    let forward = String::from_utf8(sink(&["forward", "--help"]).await.stdout).unwrap();
+    for flag in [
+        "--brokers",
+        "--kafka-option",
+        "--topic",
+        "--group-id",
+        "--start-from",
+        "--endpoint",
+        "--tls-ca",
+        "--tls-server-name",
+        "--ack",
+        "--ack-timeout-ms",
+        "--format",
+        "--symbol",
+        "--action",
+        "--strategy",
+        "--dead-letter-topic",
+        "--max-in-flight",
+        "--max-in-flight-bytes",
+        "--replay-bytes",
+        "--batch-lines",
+        "--commit-interval-ms",
+        "--connect-timeout-ms",
+        "--write-timeout-ms",
+        "--backoff-initial-ms",
+        "--backoff-max-ms",
+        "--shutdown-timeout-ms",
+        "--check",
+        "--metrics-addr",
+        "--metrics-log-interval-s",
+    ] {
+        assert!(
+            forward.contains(flag),
+            "forward --help lacks {flag}:\n{forward}"
+        );
+    }
+    assert!(forward.contains("[env: SINK_ENDPOINT=]"), "{forward}");
+    let receive = String::from_utf8(sink(&["receive", "--help"]).await.stdout).unwrap();
+    for flag in [
+        "--listen",
+        "--ack",
+        "--output",
+        "--append",
+        "--dedup-capacity",
+        "--tls-cert",
+        "--tls-key",
+        "--metrics-addr",
+    ] {
+        assert!(
+            receive.contains(flag),
+            "receive --help lacks {flag}:\n{receive}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_settings_problem_is_reported_before_connecting() {
+    let out = sink(&["forward", "--endpoint", "nohost", "--max-in-flight", "0"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--endpoint") && err.contains("--max-in-flight"),
+        "{err}"
+    );
+    let out = sink(&[
+        "forward",
+        "--endpoint",
+        "127.0.0.1:1",
+        "--kafka-option",
+        "group.id=x",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--group-id"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reaches_the_broker_and_the_endpoint() {
+    let topic = rand_topic("sink-check");
+    create_topic(&topic, 1).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = listener.local_addr().unwrap().to_string();
+    let ok = sink(&[
+        "forward",
+        "--check",
+        "--topic",
+        &topic,
+        "--endpoint",
+        &endpoint,
+    ])
+    .await;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    drop(listener);
+    let down = sink(&[
+        "forward",
+        "--check",
+        "--topic",
+        &topic,
+        "--endpoint",
+        &endpoint,
+    ])
+    .await;
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stderr).contains("endpoint"));
+    let missing = rand_topic("sink-check-missing");
+    let out = sink(&[
+        "forward",
+        "--check",
+        "--topic",
+        &missing,
+        "--endpoint",
+        &endpoint,
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
+
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_serves_metrics_and_prints_its_counts_on_sigterm() {
+    let (listen, metrics) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_sink"))
+        .args([
+            "receive",
+            "--listen",
+            &listen,
+            "--metrics-addr",
+            &metrics,
+            "--output",
+            "ndjson",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut socket = None;
+    for _ in 0..100 {
+        if let Ok(s) = TcpStream::connect(&listen).await {
+            socket = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut socket = socket.expect("receiver listening");
+    let line = format!(
+        "{}\n",
+        serde_json::to_string(&signal("BTC/USD", 7)).unwrap()
+    );
+    socket
+        .write_all(format!("{line}{line}").as_bytes())
+        .await
+        .unwrap();
+
+    let mut body = String::new();
+    for _ in 0..50 {
+        let mut http = TcpStream::connect(&metrics).await.unwrap();
+        http.write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        body.clear();
+        http.read_to_string(&mut body).await.unwrap();
+        if body.contains("sink_received_duplicates_total 1\n") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(body.contains("sink_received_signals_total 1\n"), "{body}");
+    assert!(
+        body.contains("sink_received_duplicates_total 1\n"),
+        "{body}"
+    );
+
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        line,
+        "one NDJSON line for one signal"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "receiver stopped: connections=1 lines=2 signals=1 duplicates=1 skipped=0 acks=0"
+        ),
+        "{err}"
+    );
+}
