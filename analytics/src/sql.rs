@@ -206,19 +206,26 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
             format!("{} AS action", action(&crossings)),
         ]),
     ));
-    if !s.rules.every_bar {
-        out.push(d(
-            "signals only: bars where a rule fired",
-            Step::Filter("size(reasons) > 0".into()),
-        ));
-    }
-    out.push(d(
-        "the signal as common::Signal JSON, keyed by symbol",
-        Step::Select(vec![
-            "symbol AS key".into(),
-            format!("to_json({}) AS value", signal_struct(&s.name)),
-        ]),
-    ));
+    let json = format!("to_json({})", signal_struct(&s.name));
+    out.push(if s.rules.every_bar {
+        d(
+            "every bar: the signal as common::Signal JSON, keyed by symbol",
+            Step::Select(vec!["symbol AS key".into(), format!("{json} AS value")]),
+        )
+    } else {
+        // Not a WHERE: Spark pushes a filter below the projections by inlining them, which
+        // here would copy every indicator fold into the condition several times over
+        // (measured: 4x the folds, ~12 s instead of <1 s per batch). A generator is not
+        // rewritten that way.
+        d(
+            "signals only (bars where a rule fired): the signal as common::Signal JSON, keyed \
+             by symbol",
+            Step::Select(vec![
+                "symbol AS key".into(),
+                format!("explode(IF(size(reasons) > 0, array({json}), array())) AS value"),
+            ]),
+        )
+    });
     out
 }
 
@@ -525,8 +532,9 @@ mod tests {
         );
         assert!(text.contains("WATERMARK ts DELAY 5 seconds"));
         assert!(text.contains(TRADE_SPARK_SCHEMA));
-        // Signals only by default; every_bar drops the filter.
-        assert!(text.contains("WHERE size(reasons) > 0"));
+        // Signals only by default (without a WHERE, see `steps`); every_bar emits all.
+        assert!(text.contains("explode(IF(size(reasons) > 0, array(to_json("));
+        assert!(!text.contains("WHERE size(reasons)"));
         let mut every = s.clone();
         every.rules.every_bar = true;
         assert!(!all_sql(&every).contains("size(reasons) > 0"));
