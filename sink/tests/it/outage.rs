@@ -1,4 +1,5 @@
-//! The receiver is down for 20 s mid-stream and comes back: every signal arrives; duplicates
+//! The receiver goes down in the middle of a burst for 20 s while the stream goes on, and comes
+//! back: every signal arrives; duplicates
 //! come only from the at-least-once overlap, and the receiver (which reloads the ids already in
 //! its append file) removes them by id. Run with and without acknowledgements.
 
@@ -9,7 +10,11 @@ use sink::receive::ReceiveConfig;
 
 use crate::support::*;
 
-const PER_SYMBOL: usize = 3000;
+/// Signals per symbol: a slow start, a burst (during which the receiver goes down), then a slow
+/// stream that goes on through the outage.
+const SLOW_START: usize = 300;
+const BURST_END: usize = 10_300;
+const PER_SYMBOL: usize = 11_200;
 const CHUNK: usize = 30;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,14 +31,21 @@ async fn receiver_down_for_20_s(ack: bool) {
     let topic = rand_topic("sink-outage");
     create_topic(&topic, 4).await;
     let n = (PER_SYMBOL * SYMBOLS.len()) as u64;
-    // The stream keeps flowing through the outage: a chunk every 300 ms for ~30 s.
     let producer = {
         let topic = topic.clone();
         tokio::spawn(async move {
-            for from in (0..PER_SYMBOL).step_by(CHUNK) {
-                produce(&topic, &records(from, from + CHUNK)).await;
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
+            let slow = |from: usize, to: usize| {
+                let topic = topic.clone();
+                async move {
+                    for from in (from..to).step_by(CHUNK) {
+                        produce(&topic, &records(from, from + CHUNK)).await;
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                }
+            };
+            slow(0, SLOW_START).await;
+            produce(&topic, &records(SLOW_START, BURST_END)).await;
+            slow(BURST_END, PER_SYMBOL).await;
         })
     };
 
@@ -52,9 +64,18 @@ async fn receiver_down_for_20_s(ack: bool) {
         extra.extend(["--ack", "--ack-timeout-ms", "2000"]);
     }
     let forwarder = RunningForwarder::start(forward_config(&topic, &group, first.addr, &extra));
-    first.wait_for_signals(1000, Duration::from_secs(60)).await;
+    // Stop the receiver in the middle of the burst, lines in flight in both directions.
+    let mid_burst = (SYMBOLS.len() * (SLOW_START + 3000)) as u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while first.received.signals() < mid_burst {
+        assert!(std::time::Instant::now() < deadline, "burst never arrived");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let before = first.stop().await;
-    assert!(!producer.is_finished(), "the outage must start mid-stream");
+    assert!(
+        before.signals < (SYMBOLS.len() * BURST_END) as u64,
+        "the outage must start mid-burst: {before}"
+    );
 
     tokio::time::sleep(Duration::from_secs(20)).await;
     assert!(
@@ -80,6 +101,10 @@ async fn receiver_down_for_20_s(ack: bool) {
         committed(&topic, &group, 4).await
     );
     assert!(summary.reconnects >= 1, "{summary}");
+    assert!(
+        summary.retries > 0,
+        "lines in flight at the outage were sent again: {summary}"
+    );
     assert_eq!(before.duplicates, 0, "no duplicates before the outage");
     // Everything the second receiver saw beyond the new signals was re-sent by the forwarder.
     assert!(after.duplicates <= summary.retries, "{after} / {summary}");
