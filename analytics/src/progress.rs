@@ -83,12 +83,8 @@ impl BatchProgress {
                 .sum()
         };
         // Rates and row counts are per source; the top-level totals are not always there.
-        let per_source = |key: &str| -> f64 {
-            raw.sources
-                .iter()
-                .filter_map(|src| src[key].as_f64())
-                .sum()
-        };
+        let per_source =
+            |key: &str| -> f64 { raw.sources.iter().filter_map(|src| src[key].as_f64()).sum() };
         Ok(BatchProgress {
             batch_id: raw.batch_id,
             timestamp: raw.timestamp,

@@ -117,7 +117,8 @@ pub fn explain(spark: &SparkSession, s: &Strategy) -> Result<String, Error> {
         .during(|| "register the query as a temporary view".into())?;
     let rows = spark
         .sql(&format!("EXPLAIN EXTENDED SELECT * FROM {view}"))
-        .and_then(|df| df.collect())
+        .during(|| "explain the query".into())?
+        .collect()
         .during(|| "explain the query".into())?;
     let _ = spark.sql(&format!("DROP VIEW IF EXISTS {view}"));
     let text: String = rows

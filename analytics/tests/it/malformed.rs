@@ -37,15 +37,36 @@ fn bad_records_are_counted_and_the_query_keeps_running() {
         "{}".to_string(),
         "[1,2,3]".to_string(),
         "\u{1}\u{2}binary garbage\u{7f}".to_string(),
-        format!(r#"{{"symbol":"BTC/USD","trade_id":1,"price":"abc","qty":1,"ts":"{}"}}"#, ts(90)),
-        format!(r#"{{"symbol":"BTC/USD","trade_id":2,"price":-5.0,"qty":1,"ts":"{}"}}"#, ts(90)),
-        format!(r#"{{"symbol":"BTC/USD","trade_id":3,"price":NaN,"qty":1,"ts":"{}"}}"#, ts(90)),
-        format!(r#"{{"symbol":"BTC/USD","trade_id":4,"price":0.0,"qty":1,"ts":"{}"}}"#, ts(90)),
-        format!(r#"{{"symbol":"","trade_id":5,"price":10.0,"qty":1,"ts":"{}"}}"#, ts(90)),
-        format!(r#"{{"symbol":"BTC/USD","trade_id":6,"price":10.0,"qty":-1,"ts":"{}"}}"#, ts(90)),
+        format!(
+            r#"{{"symbol":"BTC/USD","trade_id":1,"price":"abc","qty":1,"ts":"{}"}}"#,
+            ts(90)
+        ),
+        format!(
+            r#"{{"symbol":"BTC/USD","trade_id":2,"price":-5.0,"qty":1,"ts":"{}"}}"#,
+            ts(90)
+        ),
+        format!(
+            r#"{{"symbol":"BTC/USD","trade_id":3,"price":NaN,"qty":1,"ts":"{}"}}"#,
+            ts(90)
+        ),
+        format!(
+            r#"{{"symbol":"BTC/USD","trade_id":4,"price":0.0,"qty":1,"ts":"{}"}}"#,
+            ts(90)
+        ),
+        format!(
+            r#"{{"symbol":"","trade_id":5,"price":10.0,"qty":1,"ts":"{}"}}"#,
+            ts(90)
+        ),
+        format!(
+            r#"{{"symbol":"BTC/USD","trade_id":6,"price":10.0,"qty":-1,"ts":"{}"}}"#,
+            ts(90)
+        ),
         r#"{"symbol":"BTC/USD","trade_id":7,"price":10.0,"qty":1}"#.to_string(),
         r#"{"symbol":"BTC/USD","trade_id":8,"price":10.0,"qty":1,"ts":"yesterday"}"#.to_string(),
-        format!(r#"{{"symbol":"BTC/USD","price":10.0,"qty":1,"ts":"{}"}}"#, ts(90)),
+        format!(
+            r#"{{"symbol":"BTC/USD","price":10.0,"qty":1,"ts":"{}"}}"#,
+            ts(90)
+        ),
     ];
     // Bad records first, between and after the good ones: none may stop the query.
     let raw: Vec<(&str, &str)> = bad.iter().map(|v| ("BTC/USD", v.as_str())).collect();
@@ -104,7 +125,11 @@ fn bad_records_are_counted_and_the_query_keeps_running() {
         std::thread::sleep(Duration::from_millis(500));
     };
     assert_eq!(totals.1 as usize, records, "records counted");
-    assert_eq!(totals.0.bad_records as usize, bad.len(), "bad records counted");
+    assert_eq!(
+        totals.0.bad_records as usize,
+        bad.len(),
+        "bad records counted"
+    );
     let report = control::report(
         &control::find(&running.spark, &running.name)
             .unwrap()

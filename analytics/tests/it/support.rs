@@ -76,8 +76,10 @@ pub fn topics(test: &str) -> (String, String) {
 /// A strategy reading `trades` from the start and writing `signals`, with its own name and
 /// checkpoint; one-minute bars, no watermark delay.
 pub fn strategy(trades: &str, signals: &str) -> Strategy {
-    let mut s = Strategy::default();
-    s.name = signals.replace("-signals-", "-");
+    let mut s = Strategy {
+        name: signals.replace("-signals-", "-"),
+        ..Strategy::default()
+    };
     s.source.brokers = testing::brokers();
     s.source.topic = trades.into();
     s.source.starting_offsets = "earliest".into();

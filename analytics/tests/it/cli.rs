@@ -1,0 +1,211 @@
+//! The `analytics` binary across processes: submit in one process; status, list, explain and
+//! stop from new ones; a resubmit resumes from the checkpoint. Measures the at-least-once
+//! overlap (signal ids emitted again after the restart). Also the exit codes for a missing
+//! server and an invalid strategy file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use analytics::reference;
+use chrono::{DateTime, Utc};
+use common::Trade;
+
+use crate::support::{self, Running};
+
+/// Runs the binary in the test session; returns (exit code, stdout + stderr).
+fn cli(args: &[&str]) -> (i32, String) {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_analytics"))
+        .args(args)
+        .env("ANALYTICS_SESSION_ID", support::connection().session_id)
+        .env("SPARK_REMOTE", support::connection().remote)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the analytics binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn trades(t0: DateTime<Utc>, bars: std::ops::Range<i64>) -> Vec<Trade> {
+    bars.map(|b| {
+        let x = b as f64;
+        let close = 50_000.0 + 400.0 * (x / 6.0).sin() + 25.0 * (x * 1.1).cos();
+        let ts = t0 + chrono::Duration::seconds(60 * b + 17);
+        support::trade("ETH/USD", b as u64 + 1, ts, close, 0.25)
+    })
+    .collect()
+}
+
+#[test]
+fn submit_status_stop_and_resume_from_new_processes() {
+    let _serial = support::serial();
+    let (trades_topic, signals_topic) = support::topics("cli");
+    let mut strategy = support::strategy(&trades_topic, &signals_topic);
+    strategy.bars.lookback = 30;
+    let i = &mut strategy.indicators;
+    (i.sma_fast, i.sma_slow, i.ema, i.rsi) = (3, 8, 5, 4);
+    let name = strategy.query_name().to_string();
+    let dir = std::env::temp_dir().join("tradesignal-it");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, toml::to_string(&strategy).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+
+    let t0: DateTime<Utc> = "2026-03-03T00:00:00Z".parse().unwrap();
+    let first = trades(t0, 0..60);
+    let all = trades(t0, 0..120);
+    // Bars close when a later trade moves the watermark past them: the last bar of each phase
+    // stays open until the next phase (or forever, for the very last one).
+    let closed = |trades: &[Trade]| {
+        let last_end = t0 + chrono::Duration::seconds(60 * trades.len() as i64);
+        reference::signals(trades, &strategy)
+            .into_iter()
+            .filter(|s| s.bar_end < last_end)
+            .collect::<Vec<_>>()
+    };
+    let (want_first, want_all) = (closed(&first), closed(&all));
+    assert!(
+        want_first.len() >= 3 && want_all.len() > want_first.len(),
+        "{} then {}",
+        want_first.len(),
+        want_all.len()
+    );
+
+    support::produce_trades(&trades_topic, &first);
+    let (code, out) = cli(&["submit", "--config", file]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("started `{name}`")), "{out}");
+    assert!(out.contains("/StreamingQuery/statistics/?id="), "{out}");
+    let query_id = |out: &str| {
+        out.split("(id ")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let id = query_id(&out);
+    // From here on, this process also stops the query if the test fails.
+    let running = Running {
+        spark: support::spark(),
+        name: name.clone(),
+    };
+
+    let (code, out) = cli(&["submit", "--config", file]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("already running: `{name}`")), "{out}");
+
+    let got = support::await_signals(
+        &running.spark,
+        &name,
+        &signals_topic,
+        want_first.len(),
+        Duration::from_secs(120),
+    );
+    assert_eq!(got.len(), want_first.len());
+
+    let (code, out) = cli(&["status", &name]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("NAME") && out.contains("BAD RECORDS"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&name) && l.contains(" yes ")),
+        "{out}"
+    );
+    let (code, out) = cli(&["list"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&name) && out.contains(&id), "{out}");
+    let (code, out) = cli(&["explain", "--config", file]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("== Steps (Spark SQL) =="), "{out}");
+    assert!(
+        out.contains("StateStoreSave"),
+        "physical plan of the running query: {out}"
+    );
+
+    let (code, out) = cli(&["stop", &name]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("stopped `{name}`")), "{out}");
+    let (code, out) = cli(&["stop", &name]);
+    assert_eq!(code, 0, "stop is idempotent: {out}");
+    assert!(out.contains("not running"), "{out}");
+    let (code, out) = cli(&["status", &name]);
+    assert_eq!(code, 4, "{out}");
+
+    // Trades arrive while the query is down; the resubmit resumes from the checkpoint.
+    support::produce_trades(&trades_topic, &all[60..]);
+    let (code, out) = cli(&["submit", "--config", file]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(query_id(&out), id, "same checkpoint, same query id: {out}");
+
+    let want = want_all.len();
+    let got = support::await_signals(
+        &running.spark,
+        &name,
+        &signals_topic,
+        want,
+        Duration::from_secs(120),
+    );
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in &got {
+        *counts.entry(s.id.as_str()).or_default() += 1;
+    }
+    let expected: Vec<&str> = want_all.iter().map(|s| s.id.as_str()).collect();
+    let distinct: Vec<&str> = counts.keys().copied().collect();
+    let mut sorted = expected.clone();
+    sorted.sort();
+    assert_eq!(distinct, sorted, "every bar's signal, across the restart");
+    let overlap = got.len() - distinct.len();
+    eprintln!(
+        "at-least-once overlap after stop + resubmit: {overlap} of {} signal ids emitted again",
+        distinct.len()
+    );
+    drop(running);
+}
+
+#[test]
+fn exit_codes_say_what_is_wrong() {
+    // No server: exit 3 and how to start the stack, without minutes of client retries.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = std::time::Instant::now();
+    let (code, out) = cli(&["--remote", &format!("sc://127.0.0.1:{port}"), "list"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("spark/stack up"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    // Invalid strategy: exit 2, the field and the reason named; nothing is contacted.
+    let dir = std::env::temp_dir().join("tradesignal-it");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join(format!("bad-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &bad,
+        "[bars]\nlookback = 1\n[indicators]\nrsi_overbought = 20.0\n",
+    )
+    .unwrap();
+    let (code, out) = cli(&["submit", "--check", "--config", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("bars.lookback: 1 must be between 2 and"),
+        "{out}"
+    );
+    assert!(out.contains("indicators.rsi_oversold"), "{out}");
+    let (code, out) = cli(&["submit", "--config", "/nonexistent/strategy.toml"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("/nonexistent/strategy.toml"), "{out}");
+
+    // --help documents every command.
+    let (code, out) = cli(&["--help"]);
+    assert_eq!(code, 0);
+    for cmd in ["submit", "stop", "status", "list", "watch", "explain"] {
+        assert!(out.contains(cmd), "{cmd} missing from --help: {out}");
+    }
+    assert!(Path::new(env!("CARGO_BIN_EXE_analytics")).exists());
+}
