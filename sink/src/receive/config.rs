@@ -54,7 +54,8 @@ pub struct ReceiveConfig {
     #[arg(long = "append", env = "SINK_APPEND_FILE", value_name = "FILE")]
     pub append_file: Option<PathBuf>,
 
-    /// How many recent signal ids to remember for de-duplication (oldest forgotten first).
+    /// How many recent signal ids to remember for de-duplication (oldest forgotten first;
+    /// 0: no de-duplication).
     #[arg(long, env = "SINK_DEDUP_CAPACITY", default_value_t = 1_000_000)]
     pub dedup_capacity: usize,
 

@@ -18,7 +18,9 @@ use std::time::{Duration, SystemTime};
 
 use common::metrics::{Gauge, Registry};
 use common::shutdown::Shutdown;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio_rustls::TlsAcceptor;
@@ -32,6 +34,8 @@ use output::Outputs;
 
 /// Lines handled per batch: one lock, one output flush and one ack write per batch.
 const BATCH_LINES: usize = 1024;
+/// Longest line accepted; a client sending more without a newline is cut off.
+const MAX_LINE: u64 = 1 << 20;
 /// How long a client gets to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -245,6 +249,8 @@ async fn serve_tls(
 enum ConnectionError {
     #[error("TLS handshake timed out")]
     HandshakeTimeout,
+    #[error("line longer than {MAX_LINE} bytes")]
+    LineTooLong,
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]
@@ -271,7 +277,7 @@ where
         batch.clear();
         let n = tokio::select! {
             _ = shutdown.recv() => return Ok(()),
-            n = reader.read_until(b'\n', &mut batch) => n?,
+            n = read_line(&mut reader, &mut batch) => n?,
         };
         if n == 0 {
             return Ok(());
@@ -279,7 +285,7 @@ where
         // Take the lines that are already buffered too, without waiting for more.
         let mut lines = 1;
         while lines < BATCH_LINES && reader.buffer().contains(&b'\n') {
-            reader.read_until(b'\n', &mut batch).await?;
+            read_line(&mut reader, &mut batch).await?;
             lines += 1;
         }
         screen.clear();
@@ -293,6 +299,20 @@ where
             shared.received.counters.acks.add(acked);
         }
     }
+}
+
+/// Appends one line (newline included, unless the stream ended) to `buf`; bytes read.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+) -> Result<usize, ConnectionError> {
+    let n = AsyncReadExt::take(&mut *reader, MAX_LINE)
+        .read_until(b'\n', buf)
+        .await?;
+    if n as u64 == MAX_LINE && buf.last() != Some(&b'\n') {
+        return Err(ConnectionError::LineTooLong);
+    }
+    Ok(n)
 }
 
 /// Parses, de-duplicates and formats a batch of lines; fills the outputs and the acks.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sink::receive::ReceiveConfig;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::support::*;
@@ -92,4 +92,34 @@ async fn read_lines(stream: &mut TcpStream, n: usize) -> Vec<String> {
         out.push(line.trim_end().to_string());
     }
     out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sending_an_endless_line_is_cut_off_and_others_are_served() {
+    let receiver = RunningReceiver::quiet(true).await;
+    let mut endless = TcpStream::connect(receiver.addr).await.unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut cut_off = false;
+    for _ in 0..64 {
+        // 4 MiB without a newline; the receiver closes the connection after 1 MiB.
+        if endless.write_all(&chunk).await.is_err() {
+            cut_off = true;
+            break;
+        }
+    }
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), endless.read(&mut buf)).await;
+    assert!(
+        cut_off || matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "connection not closed"
+    );
+
+    let mut other = TcpStream::connect(receiver.addr).await.unwrap();
+    let line = format!(
+        "{}\n",
+        serde_json::to_string(&signal("ETH/USD", 1)).unwrap()
+    );
+    other.write_all(line.as_bytes()).await.unwrap();
+    assert_eq!(read_lines(&mut other, 1).await, [signal("ETH/USD", 1).id]);
+    receiver.stop().await;
 }
