@@ -75,11 +75,11 @@ pub struct ForwardConfig {
     #[arg(long, env = "SINK_REPLAY_BYTES", default_value_t = 16 << 20)]
     pub replay_bytes: usize,
 
-    /// At most this many lines per write.
+    /// At most this many records per turn of the loop (and so lines per write).
     #[arg(long, env = "SINK_BATCH_LINES", default_value_t = 2048)]
     pub batch_lines: usize,
 
-    /// Commit delivered offsets at most this often (and always on shutdown and rebalance).
+    /// Commit delivered offsets at most this often (and always on shutdown).
     #[arg(long, env = "SINK_COMMIT_INTERVAL_MS", default_value_t = 1000)]
     pub commit_interval_ms: u64,
 

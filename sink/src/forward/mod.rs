@@ -325,7 +325,11 @@ impl Forwarder {
                 message = consumer.recv(), if has_room => {
                     let mut batch = Batch::default();
                     p.on_message(message, &mut batch);
-                    while batch.seqs.len() < p.config.batch_lines && p.window.has_room() {
+                    // Records already fetched join the batch; filtered ones count too, so a
+                    // flood of them cannot keep this turn from ending.
+                    let mut records = 1;
+                    while records < p.config.batch_lines && p.window.has_room() {
+                        records += 1;
                         match consumer.recv().now_or_never() {
                             Some(message) => p.on_message(message, &mut batch),
                             None => break,
