@@ -1,1 +1,198 @@
-fn main() {}
+//! Sustained throughput of ingest, local exchange -> WebSocket -> parse -> Kafka (acks=all,
+//! idempotent), against the ceiling of a bare rdkafka producer sending the same records with
+//! the same settings on the same machine.
+//!
+//! Run against the local stack: `cargo bench -p ingest --bench throughput`.
+//! `BENCH_TRADES` (default 1000000) sets the number of trades per phase; `KAFKA_BROKERS` the
+//! broker. Only the measured phases are timed; trade generation for the ceiling is not.
+
+use std::time::{Duration, Instant};
+
+use common::metrics::Registry;
+use common::shutdown;
+use common::testing::{brokers, create_topic, rand_topic};
+use ingest::exchange::{Exchange, ExchangeConfig};
+use ingest::kraken::client::KrakenConfig;
+use ingest::metrics::Metrics;
+use ingest::output::{OutputConfig, Topics};
+use ingest::pace::Speed;
+use ingest::simulate::Generator;
+use ingest::{Config, Source};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::ClientConfig;
+
+const SYMBOLS: [&str; 4] = ["BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD"];
+const PARTITIONS: i32 = 4;
+
+fn symbols() -> Vec<String> {
+    SYMBOLS.map(String::from).to_vec()
+}
+
+fn output(topic: &str) -> OutputConfig {
+    OutputConfig {
+        kafka: common::kafka::KafkaArgs {
+            brokers: brokers(),
+            options: Vec::new(),
+        },
+        topics: Topics {
+            trades: topic.to_string(),
+            ticker: None,
+            dead_letter: None,
+        },
+        queue_capacity: 100_000,
+        linger_ms: 5,
+        batch_bytes: 1_000_000,
+        compression: "lz4".into(),
+        flush_timeout: Duration::from_secs(60),
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The ceiling: a bare ThreadedProducer with ingest's settings, sending pre-serialized trades.
+fn bare_producer(n: u64, topic: &str) -> f64 {
+    let t0 = "2026-11-24T21:00:00Z".parse().unwrap();
+    let mut generator = Generator::new(&symbols(), 1, t0, 1e6);
+    let records: Vec<(String, String, i64)> = (0..n)
+        .map(|_| {
+            let t = generator.next_trade();
+            (t.symbol.clone(), t.to_json(), t.kafka_timestamp_ms())
+        })
+        .collect();
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "0")
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("batch.num.messages", "100000")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "100000")
+        .create()
+        .expect("producer");
+    let start = Instant::now();
+    for (key, value, ts) in &records {
+        let mut record = BaseRecord::to(topic)
+            .key(key.as_str())
+            .payload(value.as_str())
+            .timestamp(*ts);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).expect("flush");
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The real thing: ingest reading the local exchange over WebSocket into Kafka.
+async fn ingest_from_exchange(n: u64, topic: &str) -> (f64, Vec<f64>) {
+    let exchange = Exchange::start(
+        "127.0.0.1:0".parse().unwrap(),
+        ExchangeConfig {
+            symbols: symbols(),
+            rate: 1e6,
+            speed: Speed::Max,
+            count: Some(n),
+            ..ExchangeConfig::default()
+        },
+    )
+    .await
+    .expect("exchange");
+    let config = Config {
+        source: Source::Kraken(KrakenConfig {
+            url: exchange.url(),
+            symbols: symbols(),
+            idle_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+            record: None,
+            resume_lookback: 0,
+        }),
+        output: output(topic),
+        metrics_addr: None,
+        metrics_log_interval: Duration::from_secs(3600),
+    };
+    let metrics = Metrics::new(Registry::new("ingest"));
+    let (stop, shutdown) = shutdown::channel();
+    let run = tokio::spawn(ingest::run(config, metrics.clone(), shutdown));
+    let produced = metrics.trades_produced.clone();
+    // Timed from the first acknowledged trade to the last.
+    while produced.get() == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let start = Instant::now();
+    let mut per_second = Vec::new();
+    let mut last = produced.get();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while produced.get() < n {
+        assert!(
+            Instant::now() < deadline,
+            "stuck at {} of {n}",
+            produced.get()
+        );
+        tokio::select! {
+            _ = tick.tick() => {
+                let now = produced.get();
+                per_second.push((now - last) as f64);
+                last = now;
+            }
+            _ = tokio::time::sleep(Duration::from_millis(2)) => {}
+        }
+    }
+    let elapsed = start.elapsed();
+    let rate = (n - 1) as f64 / elapsed.as_secs_f64();
+    stop.fire();
+    run.await.expect("ingest task").expect("ingest run");
+    assert_eq!(metrics.duplicates_skipped.get(), 0);
+    assert_eq!(
+        metrics
+            .bad(ingest::kraken::protocol::BadKind::NotJson)
+            .get(),
+        0
+    );
+    (rate, per_second)
+}
+
+fn main() {
+    let n: u64 = std::env::var("BENCH_TRADES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    println!("ingest throughput, {n} trades per phase, {PARTITIONS} partitions, acks=all, idempotent, lz4, linger 5 ms");
+
+    let ceiling_topic = rand_topic("bench-ceiling");
+    rt.block_on(create_topic(&ceiling_topic, PARTITIONS));
+    let ceiling = bare_producer(n, &ceiling_topic);
+    println!("ceiling: bare rdkafka producer, same records:    {ceiling:>10.0} trades/s");
+
+    let topic = rand_topic("bench-ingest");
+    rt.block_on(create_topic(&topic, PARTITIONS));
+    let (rate, mut per_second) = rt.block_on(ingest_from_exchange(n, &topic));
+    per_second.sort_by(f64::total_cmp);
+    println!("ingest: local exchange -> WebSocket -> Kafka:    {rate:>10.0} trades/s ({:.0}% of the ceiling)", 100.0 * rate / ceiling);
+    println!(
+        "ingest: per-second rate over {} full seconds: min {:.0}, p50 {:.0}, p99 {:.0}, max {:.0}",
+        per_second.len(),
+        percentile(&per_second, 0.0),
+        percentile(&per_second, 0.5),
+        percentile(&per_second, 0.99),
+        percentile(&per_second, 1.0),
+    );
+}

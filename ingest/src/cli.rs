@@ -134,6 +134,11 @@ pub struct KrakenArgs {
     #[arg(long, env = "INGEST_RECORD")]
     pub record: Option<PathBuf>,
 
+    /// At startup, read back this many records per partition of --topic and skip those
+    /// trades if Kraken's snapshot repeats them after a restart (0: off).
+    #[arg(long, env = "INGEST_RESUME_LOOKBACK", default_value_t = 1000)]
+    pub resume_lookback: i64,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -330,6 +335,9 @@ impl IngestArgs<'_> {
                         a.url
                     ));
                 }
+                if a.resume_lookback < 0 {
+                    errors.push("--resume-lookback must not be negative".into());
+                }
                 if a.backoff_initial_ms == 0 || a.backoff_initial_ms > a.backoff_max_ms {
                     errors.push(
                         "--backoff-initial-ms must be positive and at most --backoff-max-ms".into(),
@@ -344,6 +352,7 @@ impl IngestArgs<'_> {
                     backoff_initial: Duration::from_millis(a.backoff_initial_ms),
                     backoff_max: Duration::from_millis(a.backoff_max_ms),
                     record: a.record.clone(),
+                    resume_lookback: a.resume_lookback,
                 });
                 (source, &a.output, a.ticker_topic.as_ref())
             }

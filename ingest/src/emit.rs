@@ -3,28 +3,27 @@
 //! One place decides, for all sources alike, that a trade is sent once (de-duplication by
 //! symbol and trade id), how it is keyed and stamped, and what happens to bad input (counted,
 //! logged at a limited rate, and written raw with its reason to the dead-letter topic when one
-//! is configured). Sending waits while the queue to Kafka is full: that is the backpressure.
+//! is configured). Records are handed to the queue a frame at a time ([`Emitter::flush`], which
+//! sources call after each frame and before they sleep); handing over waits while the queue to
+//! Kafka is full: that is the backpressure.
 
 use std::time::Duration;
 
 use chrono::Utc;
 use common::records::Trade;
-use tokio::sync::mpsc;
 
 use crate::dedup::Dedup;
 use crate::kraken::protocol::{Bad, BadItem, Message, TickerItem};
 use crate::metrics::Metrics;
-use crate::output::{Record, RecordKind};
+pub use crate::output::Closed;
+use crate::output::{Queue, Record, RecordKind};
 use crate::ratelimit::LogLimiter;
-
-/// The queue to Kafka closed: the producer stopped (its error is reported by `Output::finish`).
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the Kafka producer stopped")]
-pub struct Closed;
 
 /// Feeds records to the Kafka output.
 pub struct Emitter {
-    tx: mpsc::Sender<Record>,
+    queue: Queue,
+    /// Records not yet handed to the queue.
+    pending: Vec<Record>,
     dedup: Dedup,
     metrics: Metrics,
     dead_letters: bool,
@@ -35,16 +34,15 @@ pub struct Emitter {
 /// Trade ids remembered exactly per symbol (see [`Dedup`]). A reconnect snapshot holds 50.
 pub const DEDUP_WINDOW: usize = 100_000;
 
+/// Pending records that make [`Emitter`] hand over without waiting for the end of a frame.
+const FLUSH_AT: usize = 512;
+
 impl Emitter {
     /// `dead_letters` / `tickers`: whether those records are wanted (their topic is set).
-    pub fn new(
-        tx: mpsc::Sender<Record>,
-        metrics: Metrics,
-        dead_letters: bool,
-        tickers: bool,
-    ) -> Self {
+    pub fn new(queue: Queue, metrics: Metrics, dead_letters: bool, tickers: bool) -> Self {
         Self {
-            tx,
+            queue,
+            pending: Vec::with_capacity(FLUSH_AT),
             dedup: Dedup::new(DEDUP_WINDOW),
             metrics,
             dead_letters,
@@ -62,6 +60,28 @@ impl Emitter {
         self.tickers
     }
 
+    async fn push(&mut self, record: Record) -> Result<(), Closed> {
+        self.pending.push(record);
+        if self.pending.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Hands the pending records to the queue, waiting while it is full.
+    pub async fn flush(&mut self) -> Result<(), Closed> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(FLUSH_AT));
+        self.queue.send(batch).await
+    }
+
+    /// Marks a trade as sent without sending it (it is in Kafka from an earlier run).
+    pub fn already_sent(&mut self, symbol: &str, trade_id: u64) {
+        self.dedup.first_time(symbol, trade_id);
+    }
+
     /// Sends a trade unless the same (symbol, trade_id) was sent before.
     pub async fn trade(&mut self, trade: Trade) -> Result<(), Closed> {
         self.metrics.trades_received.inc();
@@ -76,7 +96,7 @@ impl Emitter {
             key: trade.symbol,
             headers: Vec::new(),
         };
-        self.tx.send(record).await.map_err(|_| Closed)
+        self.push(record).await
     }
 
     /// Counts, logs and (when configured) dead-letters one piece of bad input.
@@ -101,7 +121,7 @@ impl Emitter {
                 ("recv_ts".into(), now.to_rfc3339()),
             ],
         };
-        self.tx.send(record).await.map_err(|_| Closed)
+        self.push(record).await
     }
 
     /// Passes a ticker update on, keyed by symbol, stamped with its time (or now).
@@ -116,7 +136,7 @@ impl Emitter {
             payload: item.raw.as_bytes().to_vec(),
             headers: Vec::new(),
         };
-        self.tx.send(record).await.map_err(|_| Closed)
+        self.push(record).await
     }
 
     /// Emits the data of one parsed Kraken message: trades, tickers and their bad elements.
@@ -153,27 +173,30 @@ mod tests {
 
     #[tokio::test]
     async fn dedups_keys_and_dead_letters() {
-        let (tx, mut rx) = mpsc::channel(100);
+        let (queue, mut rx) = Queue::bounded(100);
         let metrics = Metrics::new(Registry::new("t"));
-        let mut e = Emitter::new(tx, metrics.clone(), true, false);
+        let mut e = Emitter::new(queue, metrics.clone(), true, false);
         let frame = r#"{"channel":"trade","type":"snapshot","data":[
             {"symbol":"BTC/USD","side":"buy","price":1.5,"qty":2,"ord_type":"limit","trade_id":9,"timestamp":"2026-11-24T21:31:00.5Z"},
             {"symbol":"BTC/USD","side":"buy","price":-1,"qty":2,"ord_type":"limit","trade_id":10,"timestamp":"2026-11-24T21:31:00.5Z"},
             {"symbol":"BTC/USD","side":"buy","price":1.5,"qty":2,"ord_type":"limit","trade_id":9,"timestamp":"2026-11-24T21:31:00.5Z"}]}"#;
         let msg = protocol::parse(frame, Utc::now()).unwrap();
         e.data("test", msg).await.unwrap();
+        e.flush().await.unwrap();
         drop(e);
-        let trade = rx.recv().await.unwrap();
+        let mut batch = rx.recv().await.unwrap().into_iter();
+        let trade = batch.next().unwrap();
         assert_eq!(trade.kind, RecordKind::Trade);
         assert_eq!(trade.key, "BTC/USD");
         let ts: chrono::DateTime<Utc> = "2026-11-24T21:31:00.5Z".parse().unwrap();
         assert_eq!(trade.timestamp_ms, ts.timestamp_millis());
-        let dead = rx.recv().await.unwrap();
+        let dead = batch.next().unwrap();
         assert_eq!(dead.kind, RecordKind::DeadLetter);
         assert!(String::from_utf8(dead.payload)
             .unwrap()
             .contains("\"price\":-1"));
         assert_eq!(dead.headers[0], ("reason".into(), "not_positive".into()));
+        assert!(batch.next().is_none());
         assert!(rx.recv().await.is_none());
         assert_eq!(metrics.duplicates_skipped.get(), 1);
         assert_eq!(metrics.trades_received.get(), 2);

@@ -8,7 +8,8 @@
 //! ## Layout
 //! - [`kraken`]: the v2 wire format ([`kraken::protocol`]) and the reconnecting client source.
 //! - [`replay`], [`simulate`]: the offline sources; [`pace`] plays event time at any speed.
-//! - [`emit`]: what all sources feed: de-duplication ([`dedup`]), keys and timestamps, bad input.
+//! - [`emit`]: what all sources feed: de-duplication ([`dedup`]), keys and timestamps, bad input;
+//!   [`resume`] primes the de-duplication from the topic's tail after a restart.
 //! - [`output`]: the bounded queue and the idempotent acks=all Kafka producer behind it.
 //! - [`metrics`]: the service's counters; [`ratelimit`]: log lines that cannot flood.
 //! - [`exchange`]: a local Kraken-speaking server for tests, benchmarks and demos.
@@ -26,6 +27,7 @@ pub mod output;
 pub mod pace;
 pub mod ratelimit;
 pub mod replay;
+pub mod resume;
 pub mod simulate;
 
 use std::net::SocketAddr;
@@ -68,7 +70,7 @@ pub enum Error {
     #[error(transparent)]
     Replay(#[from] ReplayError),
     #[error(transparent)]
-    Closed(#[from] emit::Closed),
+    Closed(#[from] output::Closed),
     #[error("cannot serve metrics on {addr}: {error}")]
     Metrics {
         addr: SocketAddr,
@@ -101,14 +103,19 @@ pub async fn run(config: Config, metrics: Metrics, shutdown: Shutdown) -> Result
         local.clone(),
     ));
 
-    let (tx, output) = Output::start(config.output.clone(), metrics.clone(), shutdown.clone())?;
+    let (queue, output) = Output::start(config.output.clone(), metrics.clone(), shutdown.clone())?;
     let topics = &config.output.topics;
     let mut emitter = Emitter::new(
-        tx,
+        queue,
         metrics,
         topics.dead_letter.is_some(),
         topics.ticker.is_some(),
     );
+    if let Source::Kraken(k) = &config.source {
+        if k.resume_lookback > 0 {
+            resume(&config.output, k.resume_lookback, &mut emitter).await;
+        }
+    }
     let source_result: Result<(), Error> = match &config.source {
         Source::Kraken(c) => kraken::client::run(c, &mut emitter, shutdown.clone())
             .await
@@ -119,6 +126,11 @@ pub async fn run(config: Config, metrics: Metrics, shutdown: Shutdown) -> Result
         Source::Simulate(c) => simulate::run(c, &mut emitter, shutdown.clone())
             .await
             .map_err(Error::from),
+    };
+    // Whatever the source left pending goes out too (fails only if the producer died).
+    let source_result = match emitter.flush().await {
+        Ok(()) => source_result,
+        Err(closed) => source_result.and(Err(closed.into())),
     };
     drop(emitter);
     // The output's own error explains a closed queue better than the source's.
@@ -132,4 +144,35 @@ pub async fn run(config: Config, metrics: Metrics, shutdown: Shutdown) -> Result
     }
     output_result?;
     source_result
+}
+
+/// Marks the trades already on the topic as sent. Failing to read them back only costs the
+/// protection against a restart's repeats, so it is logged, not fatal.
+async fn resume(output: &OutputConfig, lookback: i64, emitter: &mut Emitter) {
+    let (kafka, topic) = (output.kafka.clone(), output.topics.trades.clone());
+    let read = tokio::task::spawn_blocking(move || {
+        resume::recent_trades(
+            &kafka,
+            &topic,
+            kraken::protocol::EXCHANGE,
+            lookback,
+            Duration::from_secs(30),
+        )
+    })
+    .await;
+    match read {
+        Ok(Ok(trades)) => {
+            tracing::info!(
+                trades = trades.len(),
+                "resuming after the trades already in Kafka"
+            );
+            for (symbol, id) in trades {
+                emitter.already_sent(&symbol, id);
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read back recent trades; a restart snapshot may repeat some")
+        }
+        Err(e) => tracing::warn!(error = %e, "reading back recent trades failed"),
+    }
 }

@@ -1,8 +1,8 @@
 //! The Kafka side: a bounded queue in front of an idempotent, acks=all rdkafka producer.
 //!
-//! Sources hand records to a bounded channel and wait when it is full, so a slow or absent
-//! broker slows the sources down instead of dropping anything. One pump task moves records
-//! into librdkafka; when librdkafka's own queue is full (broker away) the pump waits and
+//! Sources hand records, a frame's worth at a time, to a [`Queue`] bounded in records and wait
+//! when it is full, so a slow or absent broker slows the sources down instead of dropping
+//! anything. One pump task moves records into librdkafka; when librdkafka's own queue is full (broker away) the pump waits and
 //! retries. Messages never time out inside librdkafka (`message.timeout.ms=0`); a record whose
 //! delivery report is an error anyway is counted and sent again. On shutdown the pump drains
 //! the channel and flushes until everything is acknowledged, or gives up after the flush
@@ -17,7 +17,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::metrics::Metrics;
 use crate::ratelimit::LogLimiter;
@@ -52,6 +52,51 @@ pub struct Record {
     pub payload: Vec<u8>,
     pub timestamp_ms: i64,
     pub headers: Vec<(String, String)>,
+}
+
+/// The queue to Kafka closed: the producer stopped (its error is reported by
+/// [`Output::finish`]).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the Kafka producer stopped")]
+pub struct Closed;
+
+/// The sources' end of the bounded queue to Kafka. Cheap to clone; the stream ends when every
+/// clone is dropped.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    tx: mpsc::UnboundedSender<Vec<Record>>,
+    /// One permit per record of room; the pump gives them back once librdkafka has them.
+    room: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl Queue {
+    /// A queue holding at most `capacity` records, and its receiving end.
+    pub fn bounded(capacity: usize) -> (Queue, mpsc::UnboundedReceiver<Vec<Record>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS);
+        let room = Arc::new(Semaphore::new(capacity));
+        (Queue { tx, room, capacity }, rx)
+    }
+
+    /// Enqueues a batch, waiting while the queue is full (backpressure).
+    pub async fn send(&self, batch: Vec<Record>) -> Result<(), Closed> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let n = permits(batch.len(), self.capacity);
+        self.room
+            .acquire_many(n)
+            .await
+            .map_err(|_| Closed)?
+            .forget();
+        self.tx.send(batch).map_err(|_| Closed)
+    }
+}
+
+/// Permits a batch of `len` records holds: a batch larger than the queue takes all of it.
+fn permits(len: usize, capacity: usize) -> u32 {
+    len.min(capacity).min(u32::MAX as usize) as u32
 }
 
 /// Topic names. A kind without a topic is never produced (its records are not created).
@@ -128,14 +173,6 @@ impl OutputConfig {
             )
             .set("queue.buffering.max.kbytes", "1048576");
         Ok(cfg)
-    }
-
-    fn topic(&self, kind: RecordKind) -> Option<&str> {
-        match kind {
-            RecordKind::Trade => Some(&self.topics.trades),
-            RecordKind::Ticker => self.topics.ticker.as_deref(),
-            RecordKind::DeadLetter => self.topics.dead_letter.as_deref(),
-        }
     }
 
     /// `--check`: reaches the brokers and returns (topic, partitions or an error) per topic.
@@ -241,13 +278,13 @@ pub struct Output {
 }
 
 impl Output {
-    /// Creates the producer and starts the pump. Sources send into the returned channel;
-    /// dropping every sender ends the stream, after which [`Output::finish`] flushes.
+    /// Creates the producer and starts the pump. Sources send into the returned queue;
+    /// dropping every clone of it ends the stream, after which [`Output::finish`] flushes.
     pub fn start(
         config: OutputConfig,
         metrics: Metrics,
         shutdown: Shutdown,
-    ) -> Result<(mpsc::Sender<Record>, Output), OutputError> {
+    ) -> Result<(Queue, Output), OutputError> {
         let (retry_tx, retry_rx) = mpsc::unbounded_channel();
         let context = Delivery {
             metrics: metrics.clone(),
@@ -258,16 +295,24 @@ impl Output {
             .client_config()?
             .create_with_context(context)
             .map_err(OutputError::Create)?;
-        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let (queue, rx) = Queue::bounded(config.queue_capacity);
+        let topic = |t: Option<&String>| t.map(|t| Arc::<str>::from(t.as_str()));
         let pump = Pump {
             producer: Arc::new(producer),
-            config,
+            topics: [
+                topic(Some(&config.topics.trades)),
+                topic(config.topics.ticker.as_ref()),
+                topic(config.topics.dead_letter.as_ref()),
+            ],
+            flush_timeout: config.flush_timeout,
+            room: queue.room.clone(),
+            capacity: queue.capacity,
             metrics,
             shutdown,
             deadline: None,
         };
         let task = tokio::spawn(pump.run(rx, retry_rx));
-        Ok((tx, Output { task }))
+        Ok((queue, Output { task }))
     }
 
     /// Waits until every record is acknowledged (or the flush timeout after shutdown passed).
@@ -280,22 +325,37 @@ impl Output {
 
 struct Pump {
     producer: Arc<ThreadedProducer<Delivery>>,
-    config: OutputConfig,
+    /// Topic per [`RecordKind`], in its order.
+    topics: [Option<Arc<str>>; 3],
+    flush_timeout: Duration,
+    room: Arc<Semaphore>,
+    capacity: usize,
     metrics: Metrics,
     shutdown: Shutdown,
     /// Set once shutdown is requested: when flushing has to stop.
     deadline: Option<Instant>,
 }
 
-const BATCH: usize = 1024;
+const RETRY_BATCH: usize = 1024;
 
 impl Pump {
     async fn run(
         mut self,
-        mut rx: mpsc::Receiver<Record>,
+        mut rx: mpsc::UnboundedReceiver<Vec<Record>>,
         mut retry_rx: mpsc::UnboundedReceiver<Record>,
     ) -> Result<(), OutputError> {
-        let mut batch = Vec::with_capacity(BATCH);
+        let result = self.pump(&mut rx, &mut retry_rx).await;
+        // Wake any source still waiting for room: nothing will make room any more.
+        self.room.close();
+        result?;
+        self.flush(&mut retry_rx).await
+    }
+
+    async fn pump(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<Vec<Record>>,
+        retry_rx: &mut mpsc::UnboundedReceiver<Record>,
+    ) -> Result<(), OutputError> {
         let mut retries = Vec::new();
         let mut stop = self.shutdown.clone();
         loop {
@@ -303,33 +363,35 @@ impl Pump {
                 biased;
                 _ = stop.recv(), if self.deadline.is_none() => {
                     self.deadline_passed();
-                    continue;
                 }
-                n = retry_rx.recv_many(&mut retries, BATCH) => {
+                n = retry_rx.recv_many(&mut retries, RETRY_BATCH) => {
                     if n > 0 {
                         // Only records librdkafka itself gave up on come here: do not spin.
                         tokio::time::sleep(Duration::from_millis(500)).await;
-                        batch.append(&mut retries);
+                        for record in retries.drain(..) {
+                            self.send(record).await?;
+                        }
                     }
                 }
-                n = rx.recv_many(&mut batch, BATCH) => {
-                    if n == 0 {
-                        break;
+                batch = rx.recv() => {
+                    let Some(batch) = batch else {
+                        return Ok(());
+                    };
+                    let n = permits(batch.len(), self.capacity);
+                    for record in batch {
+                        self.send(record).await?;
                     }
+                    self.room.add_permits(n as usize);
                 }
-            }
-            for record in batch.drain(..) {
-                self.send(record, rx.len()).await?;
             }
             self.check_fatal()?;
-            self.update_depth(rx.len());
+            self.update_depth();
         }
-        self.flush(&mut retry_rx).await
     }
 
     /// Hands one record to librdkafka, waiting while its queue is full.
-    async fn send(&mut self, record: Record, queued: usize) -> Result<(), OutputError> {
-        let Some(topic) = self.config.topic(record.kind).map(str::to_string) else {
+    async fn send(&mut self, record: Record) -> Result<(), OutputError> {
+        let Some(topic) = self.topics[record.kind as usize].clone() else {
             return Ok(());
         };
         let mut headers = None;
@@ -355,7 +417,7 @@ impl Pump {
                     waits += 1;
                     if waits % 1000 == 0 {
                         self.check_fatal()?;
-                        self.update_depth(queued);
+                        self.update_depth();
                     }
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
@@ -367,15 +429,20 @@ impl Pump {
                 }
             }
             if self.deadline_passed() {
-                return Err(self.undelivered(queued + 1));
+                return Err(self.undelivered(1));
             }
         }
     }
 
-    fn update_depth(&self, queued: usize) {
+    /// Records waiting in the queue (room taken) plus those librdkafka has not delivered.
+    fn queued(&self) -> usize {
+        self.capacity - self.room.available_permits().min(self.capacity)
+    }
+
+    fn update_depth(&self) {
         self.metrics
             .queue_depth
-            .set(queued as i64 + i64::from(self.producer.in_flight_count()));
+            .set(self.queued() as i64 + i64::from(self.producer.in_flight_count()));
     }
 
     fn check_fatal(&self) -> Result<(), OutputError> {
@@ -387,30 +454,32 @@ impl Pump {
 
     fn deadline_passed(&mut self) -> bool {
         if self.deadline.is_none() && self.shutdown.is_stopped() {
-            self.deadline = Some(Instant::now() + self.config.flush_timeout);
+            self.deadline = Some(Instant::now() + self.flush_timeout);
         }
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    fn undelivered(&self, queued: usize) -> OutputError {
+    /// `extra`: records in hand that are in neither count.
+    fn undelivered(&self, extra: usize) -> OutputError {
         OutputError::Undelivered {
-            timeout: self.config.flush_timeout,
-            undelivered: queued as u64 + self.producer.in_flight_count().max(0) as u64,
+            timeout: self.flush_timeout,
+            undelivered: (self.queued() + extra) as u64
+                + self.producer.in_flight_count().max(0) as u64,
         }
     }
 
     /// After the last record: wait for every acknowledgement, re-sending failed deliveries.
     async fn flush(
-        mut self,
+        &mut self,
         retry_rx: &mut mpsc::UnboundedReceiver<Record>,
     ) -> Result<(), OutputError> {
         loop {
             while let Ok(record) = retry_rx.try_recv() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                self.send(record, 0).await?;
+                self.send(record).await?;
             }
             self.check_fatal()?;
-            self.update_depth(0);
+            self.update_depth();
             if self.producer.in_flight_count() == 0 && retry_rx.is_empty() {
                 tracing::info!("every record acknowledged by Kafka");
                 return Ok(());

@@ -76,7 +76,7 @@ pub async fn run(
             match protocol::parse(line, now) {
                 Ok(message) => {
                     if let Some(ts) = first_trade_time(&message) {
-                        pace(&mut pacer, ts, &mut shutdown).await;
+                        pace(&mut pacer, ts, emitter, &mut shutdown).await?;
                     }
                     emitter.data(SOURCE, message).await?;
                 }
@@ -85,7 +85,7 @@ pub async fn run(
         } else {
             match normalized(line) {
                 Ok(mut trade) => {
-                    pace(&mut pacer, trade.ts, &mut shutdown).await;
+                    pace(&mut pacer, trade.ts, emitter, &mut shutdown).await?;
                     trade.recv_ts = Utc::now();
                     emitter.trade(trade).await?;
                 }
@@ -104,13 +104,23 @@ fn first_trade_time(message: &Message<'_>) -> Option<chrono::DateTime<Utc>> {
     }
 }
 
-async fn pace(pacer: &mut Pacer, ts: chrono::DateTime<Utc>, shutdown: &mut Shutdown) {
+/// Waits until `ts` is due, first handing over what is pending so it does not wait too.
+async fn pace(
+    pacer: &mut Pacer,
+    ts: chrono::DateTime<Utc>,
+    emitter: &mut Emitter,
+    shutdown: &mut Shutdown,
+) -> Result<(), Closed> {
     if let Some(at) = pacer.due(ts) {
-        tokio::select! {
-            _ = shutdown.recv() => {}
-            _ = tokio::time::sleep_until(at) => {}
+        if at > tokio::time::Instant::now() {
+            emitter.flush().await?;
+            tokio::select! {
+                _ = shutdown.recv() => {}
+                _ = tokio::time::sleep_until(at) => {}
+            }
         }
     }
+    Ok(())
 }
 
 /// A normalized trade line, held to the same rules as a live trade.

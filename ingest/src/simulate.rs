@@ -128,7 +128,11 @@ pub async fn run(
     let mut sent = 0u64;
     while config.count.is_none_or(|n| sent < n) && !shutdown.is_stopped() {
         let mut trade = generator.next_trade();
-        if let Some(at) = pacer.due(trade.ts) {
+        if let Some(at) = pacer
+            .due(trade.ts)
+            .filter(|at| *at > tokio::time::Instant::now())
+        {
+            emitter.flush().await?;
             tokio::select! {
                 _ = shutdown.recv() => break,
                 _ = tokio::time::sleep_until(at) => {}

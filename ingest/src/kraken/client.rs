@@ -35,6 +35,9 @@ pub struct KrakenConfig {
     pub backoff_max: Duration,
     /// Append every received text frame to this JSON-lines file.
     pub record: Option<PathBuf>,
+    /// Records per partition of the trades topic read back at startup, so that trades an
+    /// earlier run already sent are not sent again (0: off).
+    pub resume_lookback: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -251,6 +254,7 @@ impl Session<'_> {
                 Ok(data) => emitter.data(SOURCE, data).await?,
                 Err(bad) => emitter.bad(SOURCE, &bad, &text).await?,
             }
+            emitter.flush().await?;
             // Time spent waiting for room in the queue (Kafka slow or away) is not silence.
             last_heard = Instant::now();
         }

@@ -49,6 +49,7 @@ async fn each_kind_is_counted_and_the_valid_trades_arrive() {
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_millis(500),
             record: None,
+            resume_lookback: 0,
         }),
         &brokers(),
         &topic,

@@ -110,6 +110,7 @@ async fn kafka_stopped_for_20_s_loses_and_repeats_nothing() {
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_millis(500),
             record: None,
+            resume_lookback: 0,
         }),
         &brokers,
         &topic,

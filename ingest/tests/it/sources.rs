@@ -76,6 +76,7 @@ async fn a_recording_replays_to_the_same_trades() {
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_millis(500),
             record: Some(file.clone()),
+            resume_lookback: 0,
         }),
         &brokers(),
         &live,
