@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 ///
 /// Every flag also reads an environment variable (shown in brackets); flags win.
 #[derive(Debug, Parser)]
-#[command(name = "sink", version, about, long_about = None)]
+#[command(name = "sink", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,8 +27,19 @@ enum Command {
     Receive(sink::receive::ReceiveConfig),
 }
 
+/// Exit 0 after a clean stop, 1 with the error chain on stderr when `sink` cannot start.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     sink::logging::init();
     let cli = Cli::parse();
     let shutdown = common::shutdown::on_signals();
