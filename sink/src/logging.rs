@@ -2,6 +2,8 @@
 //!
 //! Lives in the library so the benchmark logs the same way as the binary.
 
+use std::io::IsTerminal as _;
+
 /// Installs the global subscriber; a second call is a no-op.
 pub fn init() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -9,5 +11,6 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
