@@ -14,15 +14,19 @@ use common::Trade;
 
 use crate::support::{self, Running};
 
-/// Runs the binary in the test session; returns (exit code, stdout + stderr).
-fn cli(args: &[&str]) -> (i32, String) {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_analytics"))
-        .args(args)
+/// The binary with `args`, in the test session.
+fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_analytics"));
+    c.args(args)
         .env("ANALYTICS_SESSION_ID", support::connection().session_id)
         .env("SPARK_REMOTE", support::connection().remote)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run the analytics binary");
+        .env("RUST_LOG", "warn");
+    c
+}
+
+/// Runs the binary; returns (exit code, stdout + stderr).
+fn cli(args: &[&str]) -> (i32, String) {
+    let out: Output = command(args).output().expect("run the analytics binary");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -127,9 +131,27 @@ fn submit_status_stop_and_resume_from_new_processes() {
         "physical plan of the running query: {out}"
     );
 
+    // `watch` in its own process follows the query until the stop below ends it.
+    let watcher = command(&["watch", &name, "--interval-ms", "200"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start watch");
+    std::thread::sleep(Duration::from_secs(2));
+
     let (code, out) = cli(&["stop", &name]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("stopped `{name}`")), "{out}");
+    let watched = watcher
+        .wait_with_output()
+        .expect("watch exits after the stop");
+    let text = String::from_utf8_lossy(&watched.stdout);
+    assert!(watched.status.success(), "{text}");
+    assert!(text.contains(&format!("watching `{name}`")), "{text}");
+    assert!(
+        text.contains("batch ") && text.contains("bad records"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("query stopped"), "{text}");
     let (code, out) = cli(&["stop", &name]);
     assert_eq!(code, 0, "stop is idempotent: {out}");
     assert!(out.contains("not running"), "{out}");
