@@ -6,6 +6,7 @@ mod cli;
 mod forward;
 mod malformed;
 mod outage;
+mod rebalance;
 mod receiver;
 mod sigkill;
 mod support;
