@@ -5,7 +5,9 @@
 //! longer than the lookback plus a flat stretch near 43,000 (filled bars, window restarts, ties
 //! that must not fire), and a symbol with fewer bars than the slowest period (warm-up nulls).
 //! The strategy emits every bar, so every indicator of every bar is compared (within 1e-9 ×
-//! price, RSI within 1e-9), and the reasons of every bar must match exactly.
+//! price, RSI within 1e-9), and the reasons of every bar must match exactly. A second strategy
+//! runs at the same time on the same trades, signals only, and must emit exactly the
+//! reference's signals.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -145,11 +147,25 @@ fn every_indicator_and_rule_matches_the_reference() {
     );
     support::produce_trades(&trades_topic, &[flush]);
 
+    // A second strategy on the same trades at the same time: its own query, checkpoint and
+    // output, signals only (default rules, different periods).
+    let (_, other_topic) = support::topics("exact-other");
+    let mut other = support::strategy(&trades_topic, &other_topic);
+    other.bars.lookback = 40;
+    (other.indicators.sma_fast, other.indicators.sma_slow) = (4, 9);
+    let other_expected = reference::signals(&trades, &other);
+    assert!(other_expected.len() >= 10 && other_expected.iter().all(|s| !s.reasons.is_empty()));
+
     let spark = support::spark();
     analytics::control::submit(&spark, &strategy).expect("submit");
     let running = Running {
         spark,
         name: strategy.query_name().to_string(),
+    };
+    analytics::control::submit(&running.spark, &other).expect("submit the second strategy");
+    let other_running = Running {
+        spark: support::spark(),
+        name: other.query_name().to_string(),
     };
     let want = expected.len();
     let got = support::await_signals(
@@ -216,6 +232,22 @@ fn every_indicator_and_rule_matches_the_reference() {
         "{} bars compared; largest difference per indicator, as a fraction of its tolerance: \
          {worst:?}",
         expected.len()
+    );
+    let other_got = support::await_signals(
+        &other_running.spark,
+        &other_running.name,
+        &other_topic,
+        other_expected.len(),
+        Duration::from_secs(120),
+    );
+    let key = |s: &Signal| (s.id.clone(), s.reasons.clone(), format!("{:?}", s.action));
+    let mut a: Vec<_> = other_got.iter().map(key).collect();
+    let mut b: Vec<_> = other_expected.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(
+        a, b,
+        "second strategy: signals only, exactly the reference's"
     );
     // Warm-up: the short symbol has SMAs but never MACD; nothing fires on it.
     let warm: Vec<&Signal> = got.iter().filter(|s| s.symbol == "WARM/USD").collect();
