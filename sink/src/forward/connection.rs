@@ -43,6 +43,11 @@ pub struct Endpoint {
     pub tls: Option<(TlsConnector, ServerName<'static>)>,
     pub connect_timeout: Duration,
     pub write_timeout: Duration,
+    /// Acknowledgements held at most between the reader task and the forwarder; `None`: the
+    /// peer is not expected to acknowledge, and anything it sends is read and dropped.
+    /// An honest receiver never has more outstanding than lines in flight, so the forwarder
+    /// sizes this to its window: it bounds memory without ever blocking such a receiver.
+    pub ack_capacity: Option<usize>,
 }
 
 /// What the peer said.
@@ -62,7 +67,7 @@ pub struct Link {
     writer: WriteHalf<Box<dyn Stream>>,
     write_timeout: Duration,
     /// Acknowledgements and the close, in the order the peer sent them.
-    pub from_peer: mpsc::UnboundedReceiver<FromPeer>,
+    pub from_peer: mpsc::Receiver<FromPeer>,
     reader: JoinHandle<()>,
 }
 
@@ -79,12 +84,12 @@ impl Endpoint {
             .await
             .map_err(|_| LinkError::ConnectTimeout(self.connect_timeout))??;
         let (read, writer) = tokio::io::split(stream);
-        let (tx, from_peer) = mpsc::unbounded_channel();
+        let (tx, from_peer) = mpsc::channel(self.ack_capacity.unwrap_or(1).max(1));
         Ok(Link {
             writer,
             write_timeout: self.write_timeout,
             from_peer,
-            reader: tokio::spawn(read_acks(read, tx)),
+            reader: tokio::spawn(read_acks(read, tx, self.ack_capacity.is_some())),
         })
     }
 
@@ -112,8 +117,9 @@ impl Link {
     }
 }
 
-/// Forwards each line the peer sends as an acknowledgement, then how the stream ended.
-async fn read_acks<R: AsyncRead + Unpin>(read: R, tx: mpsc::UnboundedSender<FromPeer>) {
+/// Forwards each line the peer sends as an acknowledgement (when `acks`), then how the stream
+/// ended.
+async fn read_acks<R: AsyncRead + Unpin>(read: R, tx: mpsc::Sender<FromPeer>, acks: bool) {
     let mut reader = BufReader::new(read);
     let mut buf = Vec::new();
     let end = loop {
@@ -126,14 +132,14 @@ async fn read_acks<R: AsyncRead + Unpin>(read: R, tx: mpsc::UnboundedSender<From
             }
             Ok(_) => {
                 let id = String::from_utf8_lossy(buf.trim_ascii()).into_owned();
-                if !id.is_empty() && tx.send(FromPeer::Ack(id)).is_err() {
+                if acks && !id.is_empty() && tx.send(FromPeer::Ack(id)).await.is_err() {
                     return;
                 }
             }
             Err(e) => break LinkError::Io(e),
         }
     };
-    let _ = tx.send(FromPeer::Closed(end));
+    let _ = tx.send(FromPeer::Closed(end)).await;
 }
 
 /// The TLS part of an [`Endpoint`]: a connector trusting `ca_file`, verifying `server_name`.

@@ -195,6 +195,7 @@ impl Forwarder {
             tls,
             connect_timeout: Duration::from_millis(config.connect_timeout_ms),
             write_timeout: Duration::from_millis(config.write_timeout_ms),
+            ack_capacity: config.ack.then_some(config.max_in_flight + 16),
         };
         let dead_letters = match &config.dead_letter_topic {
             Some(topic) => Some(DeadLetters::new(

@@ -34,6 +34,8 @@ use output::Outputs;
 
 /// Lines handled per batch: one lock, one output flush and one ack write per batch.
 const BATCH_LINES: usize = 1024;
+/// A batch stops growing past this many bytes.
+const BATCH_BYTES: usize = 1 << 20;
 /// Longest line accepted; a client sending more without a newline is cut off.
 const MAX_LINE: u64 = 1 << 20;
 /// How long a client gets to finish its TLS handshake.
@@ -284,7 +286,7 @@ where
         }
         // Take the lines that are already buffered too, without waiting for more.
         let mut lines = 1;
-        while lines < BATCH_LINES && reader.buffer().contains(&b'\n') {
+        while lines < BATCH_LINES && batch.len() < BATCH_BYTES && reader.buffer().contains(&b'\n') {
             read_line(&mut reader, &mut batch).await?;
             lines += 1;
         }
