@@ -1,13 +1,13 @@
 //! Exactness: Spark's signals equal the Rust reference implementation, bar for bar.
 //!
-//! Four symbols with series designed to exercise every path: strong up and down trends (SMA,
+//! Five symbols with series designed to exercise every path: strong up and down trends (SMA,
 //! EMA and MACD crossings), an oscillation (RSI zones, Bollinger re-entries), gaps shorter and
 //! longer than the lookback plus a flat stretch near 43,000 (filled bars, window restarts, ties
-//! that must not fire), and a symbol with fewer bars than the slowest period (warm-up nulls).
-//! The strategy emits every bar, so every indicator of every bar is compared (within 1e-9 ×
-//! price, RSI within 1e-9), and the reasons of every bar must match exactly. A second strategy
-//! runs at the same time on the same trades, signals only, and must emit exactly the
-//! reference's signals.
+//! that must not fire), a flat symbol (RSI exactly 0), and a symbol with fewer bars than the
+//! slowest period (warm-up nulls). The strategy emits every bar, so every indicator of every
+//! bar is compared (within 1e-9 × price, RSI within 1e-9), and the reasons of every bar must
+//! match exactly. A second strategy runs at the same time on the same trades, signals only,
+//! and must emit exactly the reference's signals.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -80,6 +80,10 @@ fn series() -> Vec<Trade> {
             _ => 43_000.1 + 35.0 * (x - 115.0) + 20.0 * (x * 0.9).sin(),
         };
         trades.extend(bar_trades("GAPS/USD", i, close, &mut id));
+    }
+    // Flat from the start: RSI reads exactly 0, no band width, nothing fires.
+    for i in 0..12i64 {
+        trades.extend(bar_trades("FLAT/USD", i, 43_000.1, &mut id));
     }
     // Warm-up only: fewer bars than the slowest period.
     for i in 0..8i64 {
@@ -255,6 +259,17 @@ fn every_indicator_and_rule_matches_the_reference() {
     assert!(warm
         .iter()
         .all(|s| s.indicators.macd.is_none() && s.reasons.is_empty()));
+    let flat: Vec<&Signal> = got.iter().filter(|s| s.symbol == "FLAT/USD").collect();
+    assert_eq!(flat.len(), 12);
+    assert!(flat
+        .iter()
+        .all(|s| s.indicators.rsi.is_none_or(|r| r == 0.0) && s.reasons.is_empty()));
+    assert_eq!(
+        flat.iter()
+            .filter(|s| s.indicators.rsi == Some(0.0))
+            .count(),
+        6
+    );
     // Filled bars count as history: right after the 4-bar gap the window spans it.
     let after_gap = got
         .iter()
