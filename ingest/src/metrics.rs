@@ -27,6 +27,8 @@ pub struct Metrics {
     pub subscribe_errors: Counter,
     /// Records Kafka failed to deliver (each is retried).
     pub delivery_errors: Counter,
+    /// Records Kafka refused for good (bad timestamp, too large): dead-lettered, not retried.
+    pub rejected: Counter,
     /// Client-level Kafka errors (broker down, ...): librdkafka retries these itself.
     pub kafka_errors: Counter,
     /// Records accepted but not yet acknowledged by Kafka (queue plus in flight).
@@ -80,6 +82,10 @@ impl Metrics {
             delivery_errors: c(
                 "delivery_errors_total",
                 "Records Kafka failed to deliver; each one is sent again.",
+            ),
+            rejected: c(
+                "rejected_total",
+                "Records Kafka refused for good; sent to the dead-letter topic if there is one.",
             ),
             kafka_errors: c(
                 "kafka_errors_total",

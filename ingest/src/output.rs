@@ -4,7 +4,9 @@
 //! when it is full, so a slow or absent broker slows the sources down instead of dropping
 //! anything. One pump task moves records into librdkafka; when librdkafka's own queue is full (broker away) the pump waits and
 //! retries. Messages never time out inside librdkafka (`message.timeout.ms=0`); a record whose
-//! delivery report is an error anyway is counted and sent again. On shutdown the pump drains
+//! delivery report is an error anyway is counted and sent again, unless Kafka rejected it for
+//! good (invalid timestamp, too large): that one goes to the dead-letter topic, or is counted
+//! and logged as an error when there is none. On shutdown the pump drains
 //! the channel and flushes until everything is acknowledged, or gives up after the flush
 //! timeout and says how many records were not delivered.
 
@@ -217,6 +219,8 @@ impl OutputConfig {
 /// Counts deliveries and sends failed records back to the pump.
 struct Delivery {
     metrics: Metrics,
+    /// Whether a dead-letter topic is configured.
+    dead_letters: bool,
     retries: mpsc::UnboundedSender<Record>,
     log: LogLimiter,
 }
@@ -242,9 +246,27 @@ impl ProducerContext for Delivery {
                 RecordKind::DeadLetter => self.metrics.dead_letters_produced.inc(),
             },
             Err((error, msg)) => {
-                self.metrics.delivery_errors.inc();
+                let rejected = matches!(
+                    error.rdkafka_error_code(),
+                    Some(
+                        RDKafkaErrorCode::InvalidTimestamp
+                            | RDKafkaErrorCode::MessageSizeTooLarge
+                            | RDKafkaErrorCode::InvalidMessageSize
+                            | RDKafkaErrorCode::InvalidMessage
+                            | RDKafkaErrorCode::InvalidRecord
+                    )
+                );
+                if rejected {
+                    self.metrics.rejected.inc();
+                } else {
+                    self.metrics.delivery_errors.inc();
+                }
                 if let Some(suppressed) = self.log.allow() {
-                    tracing::warn!(error = %error, suppressed, "delivery failed, sending again");
+                    if rejected {
+                        tracing::error!(error = %error, suppressed, "Kafka rejected a record for good");
+                    } else {
+                        tracing::warn!(error = %error, suppressed, "delivery failed, sending again");
+                    }
                 }
                 let headers = msg
                     .headers()
@@ -257,13 +279,32 @@ impl ProducerContext for Delivery {
                             .collect()
                     })
                     .unwrap_or_default();
-                let record = Record {
+                let mut record = Record {
                     kind,
                     key: String::from_utf8_lossy(msg.key().unwrap_or_default()).into_owned(),
                     payload: msg.payload().unwrap_or_default().to_vec(),
                     timestamp_ms: msg.timestamp().to_millis().unwrap_or_default(),
                     headers,
                 };
+                if rejected {
+                    // Sending it again would fail again: it goes to the dead-letter topic,
+                    // stamped now, with the reason; without one it is only counted and logged.
+                    if !self.dead_letters || kind == RecordKind::DeadLetter {
+                        return;
+                    }
+                    let mut headers = vec![
+                        ("reason".to_string(), "rejected_by_kafka".to_string()),
+                        ("detail".to_string(), error.to_string()),
+                    ];
+                    headers.extend(record.headers);
+                    record = Record {
+                        kind: RecordKind::DeadLetter,
+                        key: "rejected_by_kafka".into(),
+                        timestamp_ms: chrono::Utc::now().timestamp_millis(),
+                        headers,
+                        ..record
+                    };
+                }
                 // The pump outlives the producer's deliveries except after a fatal error, when
                 // nothing can be sent any more anyway.
                 let _ = self.retries.send(record);
@@ -288,6 +329,7 @@ impl Output {
         let (retry_tx, retry_rx) = mpsc::unbounded_channel();
         let context = Delivery {
             metrics: metrics.clone(),
+            dead_letters: config.topics.dead_letter.is_some(),
             retries: retry_tx,
             log: LogLimiter::new(Duration::from_secs(1)),
         };

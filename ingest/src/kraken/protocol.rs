@@ -630,7 +630,35 @@ struct WireTrade<'a> {
     qty: f64,
     ord_type: &'a str,
     trade_id: u64,
-    timestamp: String,
+    timestamp: Micros,
+}
+
+/// RFC 3339 in UTC with six fractional digits, written without an intermediate string: the
+/// local exchange formats one per trade, and benchmarks should measure the client, not this.
+struct Micros(DateTime<Utc>);
+
+impl fmt::Display for Micros {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use chrono::{Datelike, Timelike};
+        let t = self.0;
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.timestamp_subsec_micros().min(999_999)
+        )
+    }
+}
+
+impl Serialize for Micros {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 #[derive(Serialize)]
@@ -660,7 +688,7 @@ pub fn trade_frame<'t>(snapshot: bool, trades: impl IntoIterator<Item = &'t Trad
             qty: t.qty,
             ord_type: &t.ord_type,
             trade_id: t.trade_id,
-            timestamp: t.ts.to_rfc3339_opts(SecondsFormat::Micros, true),
+            timestamp: Micros(t.ts),
         })
         .collect();
     serde_json::to_string(&DataFrame {
@@ -765,6 +793,21 @@ mod tests {
         );
         assert_eq!(t.recv_ts, now());
         assert_eq!(t.exchange, "kraken");
+    }
+
+    #[test]
+    fn micros_format_like_chrono() {
+        for ts in [
+            "2026-11-24T21:31:00.123456Z",
+            "2026-01-02T03:04:05Z",
+            "0999-12-31T23:59:59.000001Z",
+        ] {
+            let t: DateTime<Utc> = ts.parse().unwrap();
+            assert_eq!(
+                Micros(t).to_string(),
+                t.to_rfc3339_opts(SecondsFormat::Micros, true)
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The binary itself: complete `--help`, flag validation, and SIGTERM flushing and exiting 0.
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -83,6 +84,12 @@ fn invalid_flags_are_all_reported_with_exit_code_2() {
 async fn sigterm_flushes_everything_and_exits_0() {
     let topic = rand_topic("sigterm");
     create_topic(&topic, 2).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr = format!("127.0.0.1:{port}");
     let mut child = ingest()
         .args([
             "simulate",
@@ -94,10 +101,24 @@ async fn sigterm_flushes_everything_and_exits_0() {
             "1",
         ])
         .args(["--brokers", &brokers(), "--topic", &topic, "--log", "warn"])
+        .args(["--metrics-addr", &metrics_addr])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // While it runs, the metrics are served as Prometheus text.
+    let mut conn = std::net::TcpStream::connect(&metrics_addr).expect("metrics port");
+    conn.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let mut page = String::new();
+    conn.read_to_string(&mut page).unwrap();
+    assert!(
+        page.contains("# TYPE ingest_trades_produced_total counter"),
+        "{page}"
+    );
+    assert!(
+        page.contains("ingest_bad_input_total{kind=\"not_json\"} 0"),
+        "{page}"
+    );
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])

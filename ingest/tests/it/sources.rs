@@ -139,3 +139,41 @@ async fn a_recording_replays_to_the_same_trades() {
     assert!(metrics.duplicates_skipped.get() >= 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_kafka_refuses_go_to_the_dead_letter_topic() {
+    // Kafka 4 refuses record timestamps more than an hour ahead of its clock by default
+    // (`log.message.timestamp.after.max.ms`): retrying such a record can never succeed.
+    let topic = rand_topic("future");
+    let dead = rand_topic("future-dlq");
+    create_topic(&topic, 1).await;
+    create_topic(&dead, 1).await;
+    let source = Source::Simulate(SimulateConfig {
+        symbols: vec!["BTC/USD".into()],
+        rate: 10.0,
+        count: Some(20),
+        seed: 1,
+        start: Some(chrono::Utc::now() + chrono::Duration::days(2)),
+        speed: Speed::Max,
+    });
+    let mut config = support::config(source, &brokers(), &topic);
+    config.output.topics.dead_letter = Some(dead.clone());
+    let running = support::start(config);
+    let metrics = running.metrics.clone();
+    tokio::time::timeout(Duration::from_secs(60), running.task)
+        .await
+        .expect("simulate did not finish")
+        .unwrap()
+        .unwrap();
+    assert_eq!(metrics.rejected.get(), 20);
+    assert_eq!(metrics.trades_produced.get(), 0);
+    assert_eq!(metrics.dead_letters_produced.get(), 20);
+    let letters = consume_until(&dead, Duration::from_secs(30), |r| r.len() >= 20).await;
+    assert_eq!(letters.len(), 20);
+    assert!(letters
+        .iter()
+        .all(|r| r.key.as_deref() == Some("rejected_by_kafka")));
+    let first: common::records::Trade =
+        serde_json::from_str(letters[0].value.as_deref().unwrap()).unwrap();
+    assert_eq!(first.symbol, "BTC/USD");
+}
