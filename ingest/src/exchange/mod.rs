@@ -48,6 +48,9 @@ pub struct ExchangeConfig {
     /// Trades the market may run ahead of its slowest reader.
     pub tape_capacity: usize,
     pub heartbeat: Duration,
+    /// Play exactly these trades (at `speed`, by their timestamps) instead of generating a
+    /// random walk: a designed price path for end-to-end tests. `symbols` must list theirs.
+    pub script: Option<Arc<Vec<Trade>>>,
 }
 
 impl Default for ExchangeConfig {
@@ -65,6 +68,7 @@ impl Default for ExchangeConfig {
             max_frame_trades: 100,
             tape_capacity: 100_000,
             heartbeat: Duration::from_secs(1),
+            script: None,
         }
     }
 }

@@ -165,14 +165,21 @@ impl Tape {
             _ = shutdown.recv() => return,
             _ = started.wait_for(|s| *s) => {}
         }
-        let start = config.start.unwrap_or_else(Utc::now);
-        let mut generator = Generator::new(&config.symbols, config.seed, start, config.rate);
+        let mut trades: Box<dyn Iterator<Item = Trade> + Send> = match &config.script {
+            Some(script) => Box::new(script.as_ref().clone().into_iter()),
+            None => {
+                let start = config.start.unwrap_or_else(Utc::now);
+                let mut generator =
+                    Generator::new(&config.symbols, config.seed, start, config.rate);
+                Box::new(std::iter::from_fn(move || Some(generator.next_trade())))
+            }
+        };
         let mut pacer = Pacer::new(config.speed);
         let mut made = 0u64;
         let mut pending: Vec<Trade> = Vec::new();
         const CHUNK: usize = 256;
         while config.count.is_none_or(|n| made < n) && !shutdown.is_stopped() {
-            let trade = generator.next_trade();
+            let Some(trade) = trades.next() else { break };
             if let Some(at) = pacer.due(trade.ts) {
                 if at > tokio::time::Instant::now() {
                     if !pending.is_empty() {

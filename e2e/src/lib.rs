@@ -1,0 +1,354 @@
+//! The whole pipeline in one process, as the end-to-end tests, the fault runs and the pipeline
+//! benchmark need it: the local Kraken-speaking exchange, `ingest`, Kafka, the Spark query
+//! submitted over Spark Connect, `sink forward` and `sink receive`.
+//!
+//! Everything but Kafka and Spark runs in this process through the crates' own `run` functions
+//! (the same ones their binaries call), so a test can drop the exchange's connections, stop the
+//! receiver, or resubmit the query at a moment it chooses. Kafka and the Spark Connect server are
+//! the real ones of the local stack; [`stack`] restarts them through `spark/stack`.
+//!
+//! Threading: the Spark Connect client is synchronous and must not be called from inside an
+//! async task, so a [`Pipeline`] owns a tokio runtime for the async services and makes its Spark
+//! calls from the caller's (plain) thread.
+
+pub mod path;
+pub mod stack;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use analytics::connect::Connection;
+use analytics::{control, Strategy};
+use common::metrics::Registry;
+use common::shutdown::{self, ShutdownTrigger};
+use common::testing;
+use ingest::exchange::{Exchange, ExchangeConfig};
+use ingest::kraken::client::KrakenConfig;
+use ingest::metrics::Metrics as IngestMetrics;
+use ingest::output::{OutputConfig, Topics};
+use sink::forward::{ForwardConfig, Forwarder};
+use sink::receive::{Arrival, ReceiveConfig, Received, Receiver};
+use spark_connect::SparkSession;
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+
+/// What differs between pipeline runs.
+pub struct Options {
+    /// Names the topics, the query, its checkpoint and the consumer group of this run.
+    pub name: String,
+    /// The market the local exchange plays.
+    pub exchange: ExchangeConfig,
+    /// The strategy; its source, sink, name and checkpoint are set by [`Pipeline::start`].
+    pub strategy: Strategy,
+    /// Partitions of the trades topic.
+    pub trades_partitions: i32,
+    /// Acknowledgement mode between forwarder and receiver.
+    pub ack: bool,
+}
+
+/// A running pipeline. Dropping it stops the query and every service.
+pub struct Pipeline {
+    pub rt: Runtime,
+    pub trades_topic: String,
+    pub signals_topic: String,
+    pub strategy: Strategy,
+    pub connection: Connection,
+    pub spark: SparkSession,
+    pub exchange: Exchange,
+    pub ingest_metrics: IngestMetrics,
+    pub forwarder_metrics: Registry,
+    options_ack: bool,
+    receiver_addr: SocketAddr,
+    /// Every receiver this run had (a restarted receiver is a new one on the same address).
+    receivers: Vec<Received>,
+    receiver: Option<Service<()>>,
+    forwarder: Option<Service<()>>,
+    ingest: Option<Service<()>>,
+}
+
+struct Service<T> {
+    stop: ShutdownTrigger,
+    task: JoinHandle<T>,
+}
+
+impl Pipeline {
+    /// Creates fresh topics and starts, in order: receiver, forwarder, the Spark query, the
+    /// exchange and ingest. Panics with instructions when the stack is not running.
+    pub fn start(options: Options) -> Pipeline {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let brokers = testing::brokers();
+        let trades_topic = testing::rand_topic(&format!("{}-trades", options.name));
+        let signals_topic = testing::rand_topic(&format!("{}-signals", options.name));
+        rt.block_on(async {
+            testing::create_topic(&trades_topic, options.trades_partitions).await;
+            testing::create_topic(&signals_topic, 2).await;
+        });
+        let query_name = signals_topic.replace("-signals-", "-").replace('-', "_");
+        let checkpoint = std::env::temp_dir().join(format!("tradesignal-e2e/{query_name}"));
+        let mut strategy = options.strategy.clone();
+        strategy.name = query_name;
+        strategy.source.brokers = brokers.clone();
+        strategy.source.topic = trades_topic.clone();
+        strategy.source.starting_offsets = "earliest".into();
+        strategy.sink.brokers = brokers.clone();
+        strategy.sink.topic = signals_topic.clone();
+        strategy.query.checkpoint_location = checkpoint.to_string_lossy().into_owned();
+        let problems = strategy.validate();
+        assert!(problems.is_empty(), "e2e strategy: {problems:?}");
+
+        let connection = Connection {
+            remote: std::env::var("SPARK_REMOTE").unwrap_or_else(|_| "sc://127.0.0.1:15002".into()),
+            session_id: uuid::Uuid::new_v4().to_string(),
+            ..Connection::default()
+        };
+        let spark = connection.connect().unwrap_or_else(|e| panic!("{e}"));
+
+        let exchange = rt
+            .block_on(Exchange::start(
+                "127.0.0.1:0".parse().unwrap(),
+                options.exchange.clone(),
+            ))
+            .expect("local exchange");
+
+        let mut pipeline = Pipeline {
+            trades_topic,
+            signals_topic,
+            strategy,
+            connection,
+            spark,
+            exchange,
+            ingest_metrics: IngestMetrics::new(Registry::new("ingest")),
+            forwarder_metrics: Registry::new("sink"),
+            options_ack: options.ack,
+            receiver_addr: "127.0.0.1:0".parse().unwrap(),
+            receivers: Vec::new(),
+            receiver: None,
+            forwarder: None,
+            ingest: None,
+            rt,
+        };
+        pipeline.start_receiver();
+        pipeline.start_forwarder(&options.name);
+        pipeline.submit();
+        pipeline.start_ingest(&options.exchange);
+        pipeline
+    }
+
+    /// Submits the strategy's query (a resubmit resumes from its checkpoint).
+    pub fn submit(&self) {
+        control::submit(&self.spark, &self.strategy)
+            .unwrap_or_else(|e| panic!("submit {}: {e}", self.strategy.query_name()));
+    }
+
+    /// A new session to the Connect server (after it restarted, the old one is gone).
+    pub fn reconnect_spark(&mut self) {
+        self.connection.session_id = uuid::Uuid::new_v4().to_string();
+        self.spark = self.connection.connect().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    pub fn query_active(&self) -> bool {
+        matches!(
+            control::find(&self.spark, self.strategy.query_name()),
+            Ok(Some(_))
+        )
+    }
+
+    /// Spark's last progress report of the query, for failure messages.
+    pub fn last_progress(&self) -> String {
+        match control::find(&self.spark, self.strategy.query_name()) {
+            Ok(Some(q)) => q
+                .last_progress()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "no progress yet".into()),
+            Ok(None) => "query not active".into(),
+            Err(e) => format!("cannot ask Spark: {e}"),
+        }
+    }
+
+    pub fn start_receiver(&mut self) {
+        let mut config = ReceiveConfig::quiet(self.receiver_addr);
+        config.ack = self.options_ack;
+        config.keep_arrivals = true;
+        let receiver = self
+            .rt
+            .block_on(Receiver::bind(config))
+            .expect("bind the receiver");
+        self.receiver_addr = receiver.local_addr();
+        self.receivers.push(receiver.received());
+        let (stop, shutdown) = shutdown::channel();
+        let task = self.rt.spawn(async move {
+            receiver.run(shutdown).await.expect("receiver run");
+        });
+        self.receiver = Some(Service { stop, task });
+    }
+
+    pub fn stop_receiver(&mut self) {
+        if let Some(s) = self.receiver.take() {
+            self.rt.block_on(s.stop());
+        }
+    }
+
+    fn start_forwarder(&mut self, name: &str) {
+        let endpoint = self.receiver_addr.to_string();
+        let brokers = testing::brokers();
+        let group = format!("e2e-{name}-{}", self.signals_topic);
+        let mut args = vec![
+            "--brokers",
+            &brokers,
+            "--topic",
+            &self.signals_topic,
+            "--group-id",
+            &group,
+            "--endpoint",
+            &endpoint,
+            "--metrics-log-interval-s",
+            "0",
+            "--commit-interval-ms",
+            "200",
+            "--backoff-initial-ms",
+            "100",
+            "--backoff-max-ms",
+            "1000",
+        ];
+        if self.options_ack {
+            args.push("--ack");
+        }
+        let config: ForwardConfig = parse_args(&args);
+        let forwarder = Forwarder::new(config).expect("forwarder settings");
+        self.forwarder_metrics = forwarder.metrics();
+        let (stop, shutdown) = shutdown::channel();
+        let task = self.rt.spawn(async move {
+            forwarder.run(shutdown).await.expect("forwarder run");
+        });
+        self.forwarder = Some(Service { stop, task });
+    }
+
+    fn start_ingest(&mut self, exchange: &ExchangeConfig) {
+        let config = ingest::Config {
+            source: ingest::Source::Kraken(KrakenConfig {
+                url: self.exchange.url(),
+                symbols: exchange.symbols.clone(),
+                idle_timeout: Duration::from_secs(3),
+                ping_interval: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(5),
+                backoff_initial: Duration::from_millis(100),
+                backoff_max: Duration::from_secs(1),
+                record: None,
+                resume_lookback: 10_000,
+            }),
+            output: OutputConfig {
+                kafka: common::kafka::KafkaArgs {
+                    brokers: testing::brokers(),
+                    options: Vec::new(),
+                },
+                topics: Topics {
+                    trades: self.trades_topic.clone(),
+                    ticker: None,
+                    dead_letter: None,
+                },
+                queue_capacity: 100_000,
+                linger_ms: 5,
+                batch_bytes: 1_000_000,
+                compression: "lz4".into(),
+                flush_timeout: Duration::from_secs(60),
+            },
+            metrics_addr: None,
+            metrics_log_interval: Duration::from_secs(3600),
+        };
+        let metrics = self.ingest_metrics.clone();
+        let (stop, shutdown) = shutdown::channel();
+        let task = self.rt.spawn(async move {
+            ingest::run(config, metrics, shutdown)
+                .await
+                .expect("ingest run");
+        });
+        self.ingest = Some(Service { stop, task });
+    }
+
+    /// Distinct signal ids received so far, over every receiver of the run.
+    pub fn received_ids(&self) -> BTreeSet<String> {
+        self.arrivals()
+            .into_iter()
+            .map(|a| a.id.to_string())
+            .collect()
+    }
+
+    /// Every first arrival of a signal, over every receiver of the run.
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.receivers.iter().flat_map(|r| r.arrivals()).collect()
+    }
+
+    /// Waits until every id in `expected` arrived (or `timeout` passed); returns what arrived.
+    pub fn wait_for_ids(&self, expected: &BTreeSet<String>, timeout: Duration) -> BTreeSet<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.received_ids();
+            if expected.is_subset(&got) || Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Trades ingest has produced to Kafka so far.
+    pub fn trades_produced(&self) -> f64 {
+        self.ingest_metrics.registry.value("trades_produced_total")
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if let Err(e) = control::stop(&self.spark, self.strategy.query_name(), Duration::ZERO) {
+            eprintln!("could not stop query {}: {e}", self.strategy.query_name());
+        }
+        for service in [
+            self.ingest.take(),
+            self.forwarder.take(),
+            self.receiver.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.rt.block_on(service.stop());
+        }
+        self.exchange.stop();
+    }
+}
+
+impl<T> Service<T> {
+    async fn stop(self) {
+        self.stop.fire();
+        if tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .is_err()
+        {
+            eprintln!("a pipeline service did not stop within 60 s");
+        }
+    }
+}
+
+/// Parses clap arguments into a flattened `Args` struct, as the binaries do.
+pub fn parse_args<T: clap::Args>(args: &[&str]) -> T {
+    #[derive(clap::Parser)]
+    struct Cli<T: clap::Args> {
+        #[command(flatten)]
+        inner: T,
+    }
+    let argv = std::iter::once("e2e").chain(args.iter().copied());
+    <Cli<T> as clap::Parser>::try_parse_from(argv)
+        .unwrap_or_else(|e| panic!("e2e arguments: {e}"))
+        .inner
+}
