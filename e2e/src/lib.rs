@@ -227,6 +227,8 @@ impl Pipeline {
             args.push("--ack");
         }
         let config: ForwardConfig = parse_args(&args);
+        // The consumer spawns onto the current runtime as it is made.
+        let _in_runtime = self.rt.enter();
         let forwarder = Forwarder::new(config).expect("forwarder settings");
         self.forwarder_metrics = forwarder.metrics();
         let (stop, shutdown) = shutdown::channel();
