@@ -17,9 +17,11 @@ use clap::Parser;
 use common::shutdown;
 use common::testing::{create_topic, rand_topic};
 use common::{Action, Signal};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sink::forward::{ForwardConfig, Forwarder};
 use sink::receive::{ReceiveConfig, Receiver};
 
@@ -130,6 +132,42 @@ fn forward_config(topic: &str, endpoint: std::net::SocketAddr, ack: bool) -> For
     Cli::parse_from(args).config
 }
 
+/// Reads `count` records produced from now on (or for 60 s at most) and returns, for each, the
+/// time from its Kafka timestamp to its arrival here, in ms.
+fn plain_consumer_latencies(topic: &str, count: usize) -> tokio::task::JoinHandle<Vec<f64>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", common::testing::brokers())
+        .set("group.id", "sink-bench-baseline")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+            .expect("watermarks");
+        tpl.add_partition_offset(topic, p.id(), Offset::Offset(high))
+            .unwrap();
+    }
+    consumer.assign(&tpl).expect("assign");
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::with_capacity(count);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while out.len() < count && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                if let Some(ts) = m.timestamp().to_millis() {
+                    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+                    out.push(now.as_secs_f64() * 1000.0 - ts as f64);
+                }
+            }
+        }
+        out
+    })
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -204,8 +242,10 @@ async fn main() {
             n as f64 / total.as_secs_f64()
         );
 
-        // Latency under a steady load, forwarder caught up.
+        // Latency under a steady load, forwarder caught up. A plain consumer reads the same
+        // records meanwhile: Kafka's own share of the latency, for comparison.
         let seconds = 5;
+        let baseline = plain_consumer_latencies(&topic, rate * seconds);
         let sent = tokio::task::spawn_blocking({
             let topic = topic.clone();
             move || {
@@ -237,15 +277,31 @@ async fn main() {
         while received.signals() < want && wait_start.elapsed() < Duration::from_secs(60) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let mut latencies: Vec<f64> = received
+        let timed: Vec<(i64, f64)> = received
             .arrivals()
             .iter()
             .filter_map(|a| {
-                let ts = sent.get(&*a.id)?;
+                let ts = *sent.get(&*a.id)?;
                 let at = a.at.duration_since(UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0;
-                Some(at - *ts as f64)
+                Some((ts, at - ts as f64))
             })
             .collect();
+        // Per second of sending, to tell a steady tail from a one-off stall.
+        let start_ms = timed.iter().map(|(ts, _)| *ts).min().unwrap_or(0);
+        let mut by_second = vec![Vec::new(); seconds + 1];
+        for (ts, latency) in &timed {
+            let second = (((ts - start_ms) / 1000) as usize).min(seconds);
+            by_second[second].push(*latency);
+        }
+        let per_second: Vec<String> = by_second
+            .iter_mut()
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                format!("{:.0}", percentile(v, 0.99))
+            })
+            .collect();
+        let mut latencies: Vec<f64> = timed.iter().map(|(_, l)| *l).collect();
         latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
         println!(
             "added latency (ack={ack}) at {rate} signals/s for {seconds} s: {} of {} arrived; \
@@ -256,6 +312,16 @@ async fn main() {
             percentile(&latencies, 0.99),
             latencies.last().unwrap()
         );
+        println!("  p99 per second of sending (ms): {}", per_second.join(" "));
+        let mut kafka_only = baseline.await.unwrap();
+        kafka_only.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        if !kafka_only.is_empty() {
+            println!(
+                "  same records, plain Kafka consumer in this process: p50 {:.1} ms, p99 {:.1} ms",
+                percentile(&kafka_only, 0.5),
+                percentile(&kafka_only, 0.99)
+            );
+        }
         ftrigger.fire();
         let summary = ftask.await.unwrap().unwrap();
         rtrigger.fire();

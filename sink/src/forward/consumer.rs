@@ -25,6 +25,17 @@ pub const OWNED_KEYS: &[(&str, &str)] = &[
     ("statistics.interval.ms", "feeds the lag metric"),
 ];
 
+/// librdkafka defaults changed for a forwarder (a `--kafka-option` still wins):
+/// - the prefetch queue is capped at 16 MiB instead of 64 MiB: enough to keep the endpoint
+///   busy, and part of the forwarder's memory bound;
+/// - when that queue is full (the endpoint is slower than Kafka, or a backlog is draining),
+///   librdkafka pauses fetching for `fetch.queue.backoff.ms`, 1 s by default; once the backlog
+///   is gone that pause became up to a second of extra latency for the next signals.
+pub const TUNED_DEFAULTS: &[(&str, &str)] = &[
+    ("queued.max.messages.kbytes", "16384"),
+    ("fetch.queue.backoff.ms", "50"),
+];
+
 /// Callbacks from librdkafka's threads: lag from statistics, rebalance generations.
 pub struct Context {
     topic: String,
@@ -86,6 +97,11 @@ pub fn create(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", start_from)
         .set("statistics.interval.ms", "1000");
+    for (key, value) in TUNED_DEFAULTS {
+        if config.get(key).is_none() {
+            config.set(*key, *value);
+        }
+    }
     let generation = Arc::new(AtomicU64::new(0));
     let context = Context {
         topic: topic.to_string(),
