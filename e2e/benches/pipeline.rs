@@ -1,0 +1,148 @@
+//! Pipeline benchmark: the whole system end to end on this machine.
+//!
+//! For each offered rate, the local exchange generates random-walk trades for 10 symbols in
+//! real time (event time = wall-clock time); ingest, Kafka, the Spark query (1-second bars,
+//! 30-bar lookback, a signal for every bar), the forwarder and the receiver carry them. It
+//! prints, per rate: trades/s ingested, Spark's processed rows/s and batch durations, signals/s
+//! at the receiver, and the time from bar close (bar_end) to the signal's arrival at the
+//! receiver, p50 / p99 / max. The pipeline keeps up when batch durations stay below the trigger
+//! interval and the latency does not grow over the run.
+//!
+//! Needs the local stack (`spark/stack up`). Run: `cargo bench -p e2e --bench pipeline`.
+//! `PIPELINE_RATES` (trades/s, comma-separated; default 2000,10000,30000) and
+//! `PIPELINE_SECONDS` (per rate, default 40) change the runs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use analytics::control;
+use analytics::progress::BatchProgress;
+use chrono::{DateTime, Utc};
+use e2e::{path, Options, Pipeline};
+use ingest::exchange::ExchangeConfig;
+use ingest::pace::Speed;
+
+const SYMBOLS: [&str; 10] = [
+    "BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD", "ADA/USD", "DOGE/USD", "DOT/USD", "LTC/USD",
+    "LINK/USD", "AVAX/USD",
+];
+
+fn env_or<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: bad value {s}"))
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let rates: Vec<f64> = env_or("PIPELINE_RATES", "2000,10000,30000");
+    let seconds = env_or::<u64>("PIPELINE_SECONDS", "40")[0];
+    println!(
+        "pipeline benchmark: {} symbols, 1 s bars, lookback 30, every bar a signal, {seconds} s per rate",
+        SYMBOLS.len()
+    );
+    println!(
+        "{:>10} {:>12} {:>14} {:>16} {:>12} {:>22}",
+        "offered/s",
+        "ingested/s",
+        "spark rows/s",
+        "batch ms p50/max",
+        "signals/s",
+        "bar close->rx ms p50/p99/max"
+    );
+    for rate in rates {
+        run(rate, seconds);
+    }
+}
+
+fn run(rate: f64, seconds: u64) {
+    let mut strategy = path::strategy();
+    strategy.bars.lookback = 30;
+    strategy.rules.every_bar = true;
+    strategy.query.trigger_interval_ms = 1000;
+    strategy.source.max_offsets_per_trigger = 1_000_000;
+    let p = Pipeline::start(Options {
+        name: format!("bench-{rate}"),
+        exchange: ExchangeConfig {
+            symbols: SYMBOLS.map(String::from).to_vec(),
+            rate,
+            speed: Speed::Times(1.0),
+            script: None::<Arc<Vec<common::Trade>>>,
+            ..ExchangeConfig::default()
+        },
+        strategy,
+        trades_partitions: 4,
+        ack: false,
+    });
+    // Warm-up: the query's first batches plan and compile; measure after that.
+    std::thread::sleep(Duration::from_secs(10));
+    let t0 = Instant::now();
+    let wall0 = SystemTime::now();
+    let produced0 = p.trades_produced();
+    let arrived0 = p.arrivals().len();
+    std::thread::sleep(Duration::from_secs(seconds));
+    let elapsed = t0.elapsed().as_secs_f64();
+    let ingested = (p.trades_produced() - produced0) / elapsed;
+    let arrivals = p.arrivals();
+    let signals = (arrivals.len() - arrived0) as f64 / elapsed;
+
+    let mut latency_ms: Vec<f64> = arrivals
+        .iter()
+        .filter(|a| a.at >= wall0)
+        .filter_map(|a| {
+            let bar_end: DateTime<Utc> = a.id.rsplit('|').next()?.parse().ok()?;
+            let at: DateTime<Utc> = a.at.into();
+            Some((at - bar_end).num_microseconds()? as f64 / 1000.0)
+        })
+        .collect();
+    latency_ms.sort_by(f64::total_cmp);
+
+    let batches: Vec<BatchProgress> = match control::find(&p.spark, p.strategy.query_name()) {
+        Ok(Some(q)) => q
+            .recent_progress()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|j| BatchProgress::parse(j).ok())
+            .filter(|b| b.input_rows > 0)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let recent = &batches[batches.len().saturating_sub(20)..];
+    let mut durations: Vec<f64> = recent.iter().map(|b| b.batch_duration_ms as f64).collect();
+    durations.sort_by(f64::total_cmp);
+    let processed = if recent.is_empty() {
+        f64::NAN
+    } else {
+        recent.iter().map(|b| b.processed_rows_per_s).sum::<f64>() / recent.len() as f64
+    };
+    println!(
+        "{:>10.0} {:>12.0} {:>14.0} {:>16} {:>12.1} {:>22}",
+        rate,
+        ingested,
+        processed,
+        format!(
+            "{:.0}/{:.0}",
+            percentile(&durations, 0.5),
+            durations.last().copied().unwrap_or(f64::NAN)
+        ),
+        signals,
+        format!(
+            "{:.0}/{:.0}/{:.0}",
+            percentile(&latency_ms, 0.5),
+            percentile(&latency_ms, 0.99),
+            latency_ms.last().copied().unwrap_or(f64::NAN)
+        ),
+    );
+}
