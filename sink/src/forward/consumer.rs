@@ -1,14 +1,18 @@
 //! The Kafka side: a consumer-group member that never commits on its own, its statistics
-//! (for the lag gauge) and its rebalances (which invalidate the in-flight window).
+//! (for the lag gauge) and its rebalances (which commit what was delivered of the revoked
+//! partitions and invalidate the in-flight window).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use common::kafka::{ConflictingOption, KafkaArgs};
 use common::metrics::Gauge;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::KafkaError;
-use rdkafka::{ClientContext, Statistics};
+use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 
 /// librdkafka settings the forwarder relies on for its delivery guarantee.
 pub const OWNED_KEYS: &[(&str, &str)] = &[
@@ -36,12 +40,42 @@ pub const TUNED_DEFAULTS: &[(&str, &str)] = &[
     ("fetch.queue.backoff.ms", "50"),
 ];
 
-/// Callbacks from librdkafka's threads: lag from statistics, rebalance generations.
+/// What the forwarder loop and the rebalance callback share.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Bumped on every assignment change; the forwarder clears its window when it moves.
+    pub generation: AtomicU64,
+    /// Commit positions (partition -> next offset) of finished records, not committed yet.
+    /// The loop adds to it every turn and commits it periodically; a revocation commits the
+    /// revoked partitions' positions first, so the next owner does not send them again.
+    pub finished: Mutex<HashMap<i32, i64>>,
+}
+
+impl Shared {
+    /// Removes and returns the positions of `partitions` (all if `None`), sorted.
+    pub fn take_finished(&self, partitions: Option<&[i32]>) -> Vec<(i32, i64)> {
+        let mut finished = self
+            .finished
+            .lock()
+            .expect("finished-offsets lock poisoned");
+        let mut out: Vec<(i32, i64)> = match partitions {
+            None => finished.drain().collect(),
+            Some(ps) => ps
+                .iter()
+                .filter_map(|p| finished.remove(p).map(|o| (*p, o)))
+                .collect(),
+        };
+        out.sort_unstable();
+        out
+    }
+}
+
+/// Callbacks from librdkafka: lag from statistics, commits and generations on rebalance.
+/// They run inside the forwarder's own `recv` (the consumer queue serves them).
 pub struct Context {
     topic: String,
     lag: Gauge,
-    /// Bumped on every assignment change; the forwarder clears its window when it moves.
-    generation: Arc<AtomicU64>,
+    shared: Arc<Shared>,
 }
 
 impl ClientContext for Context {
@@ -59,6 +93,26 @@ impl ClientContext for Context {
 }
 
 impl ConsumerContext for Context {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(revoked) = rebalance else {
+            return;
+        };
+        let partitions: Vec<i32> = revoked
+            .elements_for_topic(&self.topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect();
+        let mut tpl = TopicPartitionList::new();
+        for (partition, offset) in self.shared.take_finished(Some(&partitions)) {
+            let _ = tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset));
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                tracing::warn!(error = %e, "commit before revocation failed; the next owner may send those records again");
+            }
+        }
+    }
+
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
@@ -69,7 +123,7 @@ impl ConsumerContext for Context {
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
         }
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.shared.generation.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -89,7 +143,7 @@ pub fn create(
     topic: &str,
     start_from: &str,
     lag: Gauge,
-) -> Result<(StreamConsumer<Context>, Arc<AtomicU64>), ConsumerError> {
+) -> Result<(StreamConsumer<Context>, Arc<Shared>), ConsumerError> {
     let mut config = kafka.client_config("sink", OWNED_KEYS)?;
     config
         .set("group.id", group_id)
@@ -102,11 +156,11 @@ pub fn create(
             config.set(*key, *value);
         }
     }
-    let generation = Arc::new(AtomicU64::new(0));
+    let shared = Arc::new(Shared::default());
     let context = Context {
         topic: topic.to_string(),
         lag,
-        generation: generation.clone(),
+        shared: shared.clone(),
     };
-    Ok((config.create_with_context(context)?, generation))
+    Ok((config.create_with_context(context)?, shared))
 }

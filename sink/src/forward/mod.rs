@@ -24,7 +24,7 @@ pub mod dead_letter;
 pub mod replay;
 pub mod window;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -160,7 +160,7 @@ pub async fn run(config: ForwardConfig, shutdown: Shutdown) -> Result<Summary, F
 pub struct Forwarder {
     config: ForwardConfig,
     consumer: StreamConsumer<Context>,
-    generation: Arc<AtomicU64>,
+    shared: Arc<consumer::Shared>,
     endpoint: Endpoint,
     registry: Registry,
     dead_letters: Option<(DeadLetters, mpsc::UnboundedReceiver<Seq>)>,
@@ -175,7 +175,7 @@ impl Forwarder {
             "lag",
             "Records in the topic after the group's committed offsets (from librdkafka statistics).",
         );
-        let (consumer, generation) = consumer::create(
+        let (consumer, shared) = consumer::create(
             &config.kafka,
             &config.group_id,
             &config.topic,
@@ -215,7 +215,7 @@ impl Forwarder {
         Ok(Self {
             config,
             consumer,
-            generation,
+            shared,
             endpoint,
             registry,
             dead_letters,
@@ -273,7 +273,7 @@ impl Forwarder {
         let Forwarder {
             config,
             consumer,
-            generation,
+            shared,
             endpoint,
             registry,
             dead_letters,
@@ -300,7 +300,7 @@ impl Forwarder {
             ),
             dead_letters,
             endpoint,
-            generation,
+            shared,
             config,
         };
         let commit_every = Duration::from_millis(p.config.commit_interval_ms);
@@ -351,11 +351,13 @@ impl Forwarder {
                 p.drop_link(&LinkError::AckTimeout(ack_timeout));
             }
             p.m.in_flight.set(p.window.len() as i64);
+            p.publish_finished();
             if p.last_commit.elapsed() >= commit_every {
                 p.commit(&consumer, CommitMode::Async);
             }
         }
         p.finish_in_flight(&mut dead_letter_done).await;
+        p.publish_finished();
         p.commit(&consumer, CommitMode::Sync);
         p.m.in_flight.set(p.window.len() as i64);
         for task in metric_tasks {
@@ -392,7 +394,7 @@ struct Pipeline {
     ever_connected: bool,
     backoff: Backoff,
     endpoint: Endpoint,
-    generation: Arc<AtomicU64>,
+    shared: Arc<consumer::Shared>,
     seen_generation: u64,
     last_commit: Instant,
     m: Metrics,
@@ -519,7 +521,7 @@ impl Pipeline {
     /// After a rebalance, in-flight records may belong to partitions that are no longer ours;
     /// forget them all: the committed offsets say where consumption resumes.
     fn check_generation(&mut self) {
-        let now = self.generation.load(Ordering::SeqCst);
+        let now = self.shared.generation.load(Ordering::SeqCst);
         if now != self.seen_generation {
             self.seen_generation = now;
             if !self.window.is_empty() {
@@ -641,10 +643,23 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Commits the positions that moved, for partitions still assigned to us.
+    /// Hands the commit positions that moved to the shared map, where a revocation finds them.
+    fn publish_finished(&mut self) {
+        let moved = self.window.take_commits();
+        if !moved.is_empty() {
+            let mut finished = self
+                .shared
+                .finished
+                .lock()
+                .expect("finished-offsets lock poisoned");
+            finished.extend(moved);
+        }
+    }
+
+    /// Commits the finished positions, for partitions still assigned to us.
     fn commit(&mut self, consumer: &StreamConsumer<Context>, mode: CommitMode) {
         self.last_commit = Instant::now();
-        let moved = self.window.take_commits();
+        let moved = self.shared.take_finished(None);
         if moved.is_empty() {
             return;
         }
