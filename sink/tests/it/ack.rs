@@ -68,7 +68,7 @@ async fn unacknowledged_lines_are_sent_again_and_not_committed() {
         &topic,
         &group,
         addr,
-        &["--ack", "--ack-timeout-ms", "3000"],
+        &["--ack", "--ack-timeout-ms", "8000"],
     ));
     let n = records.len();
     let all_seen = || seen.lock().unwrap().len() == n;
@@ -76,16 +76,22 @@ async fn unacknowledged_lines_are_sent_again_and_not_committed() {
         .await
         .expect("every line written once");
     // Everything before the ignored line is acknowledged and committed; it and what follows
-    // are not, although written.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // are not, although written. (The ack timeout leaves 8 s to look.)
+    let mut offsets = Vec::new();
+    for _ in 0..30 {
+        offsets = committed(&topic, &group, 1).await;
+        if offsets == [ignored_offset] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(
-        committed(&topic, &group, 1).await,
+        offsets,
         [ignored_offset],
         "commit stops at the unacknowledged line"
     );
-    assert_eq!(*connections.lock().unwrap(), 1);
     let lag = (n as i64 - ignored_offset) as f64;
-    let _ = wait_for(Duration::from_secs(5), || {
+    let _ = wait_for(Duration::from_secs(3), || {
         forwarder.metrics.value("lag") == lag
     })
     .await;
@@ -94,8 +100,17 @@ async fn unacknowledged_lines_are_sent_again_and_not_committed() {
         lag,
         "lag counts from the committed offset"
     );
+    assert_eq!(
+        *connections.lock().unwrap(),
+        1,
+        "no reconnect before the ack timeout"
+    );
 
-    // After the 3 s ack timeout: a new connection, and the ignored line again.
+    // After the ack timeout: a new connection, and the ignored line again.
+    let _ = wait_for(Duration::from_secs(15), || {
+        *connections.lock().unwrap() == 2
+    })
+    .await;
     let offsets = wait_committed(&topic, &group, 1, n as i64).await;
     assert_eq!(offsets, [n as i64], "all committed once acknowledged");
     let copies = seen.lock().unwrap().clone();
