@@ -92,7 +92,7 @@ impl Emitter {
         let record = Record {
             kind: RecordKind::Trade,
             timestamp_ms: trade.kafka_timestamp_ms(),
-            payload: trade.to_json().into_bytes(),
+            payload: json(&trade),
             key: trade.symbol,
             headers: Vec::new(),
         };
@@ -165,6 +165,14 @@ impl Emitter {
     }
 }
 
+/// The trade's JSON (the contract's serde shape), in a buffer sized for it up front: this runs
+/// once per trade.
+fn json(trade: &Trade) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    serde_json::to_writer(&mut out, trade).expect("a Trade always serializes");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +196,8 @@ mod tests {
         let trade = batch.next().unwrap();
         assert_eq!(trade.kind, RecordKind::Trade);
         assert_eq!(trade.key, "BTC/USD");
+        let parsed: Trade = serde_json::from_slice(&trade.payload).unwrap();
+        assert_eq!(trade.payload, parsed.to_json().into_bytes());
         let ts: chrono::DateTime<Utc> = "2026-11-24T21:31:00.5Z".parse().unwrap();
         assert_eq!(trade.timestamp_ms, ts.timestamp_millis());
         let dead = batch.next().unwrap();

@@ -178,6 +178,7 @@ impl Session<'_> {
             }
         }
         let mut unacked: Vec<&str> = config.symbols.iter().map(String::as_str).collect();
+        let (mut acked, mut subscribed) = (0usize, false);
         let mut last_heard = Instant::now();
         let mut ping =
             tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
@@ -231,10 +232,7 @@ impl Session<'_> {
                     tracing::info!(method, channel, symbol, "acknowledged");
                     if method == "subscribe" && channel.as_deref() == Some("trade") {
                         unacked.retain(|s| Some(*s) != symbol.as_deref());
-                        if unacked.is_empty() {
-                            emitter.metrics().connected.set(1);
-                            backoff.reset();
-                        }
+                        acked += 1;
                     }
                 }
                 Ok(Message::RequestError {
@@ -253,6 +251,12 @@ impl Session<'_> {
                 Ok(Message::Heartbeat | Message::Pong { .. }) => {}
                 Ok(data) => emitter.data(SOURCE, data).await?,
                 Err(bad) => emitter.bad(SOURCE, &bad, &text).await?,
+            }
+            if !subscribed && acked > 0 && unacked.is_empty() {
+                // Every symbol answered and some were accepted: this connection works.
+                subscribed = true;
+                emitter.metrics().connected.set(1);
+                backoff.reset();
             }
             emitter.flush().await?;
             // Time spent waiting for room in the queue (Kafka slow or away) is not silence.

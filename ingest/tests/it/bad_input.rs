@@ -1,5 +1,6 @@
 //! Bad input is counted (by kind), dead-lettered with its reason, and never costs the valid
-//! trades around it: neither those of the market nor those in the same frame.
+//! trades around it: neither those of the market nor those in the same frame. A refused
+//! subscription is counted too.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -42,7 +43,8 @@ async fn each_kind_is_counted_and_the_valid_trades_arrive() {
     let mut config = support::config(
         Source::Kraken(KrakenConfig {
             url: exchange.url(),
-            symbols: vec!["BTC/USD".into()],
+            // The exchange refuses the second symbol: counted, and the first still works.
+            symbols: vec!["BTC/USD".into(), "NOPE/USD".into()],
             idle_timeout: Duration::from_secs(5),
             ping_interval: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
@@ -90,7 +92,9 @@ async fn each_kind_is_counted_and_the_valid_trades_arrive() {
     wait_for(Duration::from_secs(30), || produced.get() >= total)
         .await
         .unwrap_or_else(|_| panic!("{} of {total} produced", produced.get()));
+    assert_eq!(running.metrics.connected.get(), 1);
     let metrics = running.stop().await;
+    assert_eq!(metrics.subscribe_errors.get(), 1);
 
     let counts: BTreeMap<&str, u64> = BadKind::ALL
         .iter()
