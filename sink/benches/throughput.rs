@@ -6,9 +6,14 @@
 //! 1. Throughput: a backlog of `SINK_BENCH_N` signals (default 500,000) is produced first; then a
 //!    forwarder and an in-process receiver run, without and with acknowledgements. Reported:
 //!    signals/s between the first and the last arrival (group join excluded) and overall.
-//! 2. Added latency: with the forwarder caught up, signals are produced at a steady
-//!    `SINK_BENCH_RATE` per second (default 20,000) for 5 s, each with its Kafka record
-//!    timestamp set to the send time; latency = arrival at the receiver − record timestamp.
+//! 2. Added latency: with the forwarder caught up (and `SINK_BENCH_PAUSE_MS`, default 1000,
+//!    after the backlog was drained), signals are produced at a steady `SINK_BENCH_RATE` per
+//!    second (default 20,000) for 5 s, each with its Kafka record timestamp set to the send
+//!    time; latency = arrival at the receiver − record timestamp. A plain consumer in the same
+//!    process reads the same records, for Kafka's own share; p99 is also shown per second.
+//!
+//! The CPU time of the process during phase 1 (forwarder and receiver together) is printed
+//! too: on a shared machine it is the number that does not depend on the neighbours.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -168,6 +173,17 @@ fn plain_consumer_latencies(topic: &str, count: usize) -> tokio::task::JoinHandl
     })
 }
 
+/// User + system CPU time of this process so far, from /proc (Linux; `None` elsewhere).
+/// The machine is shared, so CPU per signal is the number that does not depend on the others.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5), counted from after the command name: utime, stime in
+    // USER_HZ (100 per second on Linux).
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -177,6 +193,7 @@ async fn main() {
     sink::logging::init();
     let n = env_usize("SINK_BENCH_N", 500_000);
     let rate = env_usize("SINK_BENCH_RATE", 20_000);
+    let pause_ms = env_usize("SINK_BENCH_PAUSE_MS", 1000);
     // The machine is shared: say how busy it was, since that moves the numbers.
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         println!("load average at start (1/5/15 min): {}", load.trim());
@@ -220,6 +237,7 @@ async fn main() {
         let forwarder = Forwarder::new(forward_config(&topic, addr, ack)).unwrap();
         let (ftrigger, fshutdown) = shutdown::channel();
         let start = Instant::now();
+        let cpu_before = cpu_seconds();
         let ftask = tokio::spawn(forwarder.run(fshutdown));
         while received.signals() < n as u64 {
             assert!(
@@ -230,6 +248,9 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let total = start.elapsed();
+        let cpu = cpu_seconds()
+            .zip(cpu_before)
+            .map(|(after, before)| after - before);
         let arrivals = received.arrivals();
         let first = arrivals.first().unwrap().at;
         let last = arrivals.last().unwrap().at;
@@ -242,9 +263,18 @@ async fn main() {
             n as f64 / total.as_secs_f64()
         );
 
+        if let Some(cpu) = cpu {
+            println!(
+                "  CPU used by forwarder + receiver (this process, all threads): {cpu:.2} s = {:.1} µs per signal",
+                cpu * 1e6 / n as f64
+            );
+        }
+
         // Latency under a steady load, forwarder caught up. A plain consumer reads the same
         // records meanwhile: Kafka's own share of the latency, for comparison.
         let seconds = 5;
+        // Let the catch-up settle first: this phase is about the steady state.
+        tokio::time::sleep(Duration::from_millis(pause_ms as u64)).await;
         let baseline = plain_consumer_latencies(&topic, rate * seconds);
         let sent = tokio::task::spawn_blocking({
             let topic = topic.clone();
