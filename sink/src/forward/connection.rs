@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
+/// Acknowledgements handed to the forwarder in one message at most.
+const ACK_BATCH: usize = 1024;
 /// Longest acknowledgement line accepted; anything longer is a protocol error.
 const MAX_ACK_LINE: usize = 64 * 1024;
 
@@ -43,18 +45,19 @@ pub struct Endpoint {
     pub tls: Option<(TlsConnector, ServerName<'static>)>,
     pub connect_timeout: Duration,
     pub write_timeout: Duration,
-    /// Acknowledgements held at most between the reader task and the forwarder; `None`: the
-    /// peer is not expected to acknowledge, and anything it sends is read and dropped.
-    /// An honest receiver never has more outstanding than lines in flight, so the forwarder
-    /// sizes this to its window: it bounds memory without ever blocking such a receiver.
+    /// Messages of acknowledgements (one or more each) held at most between the reader task
+    /// and the forwarder; `None`: the peer is not expected to acknowledge, and anything it
+    /// sends is read and dropped. An honest receiver never has more outstanding than lines in
+    /// flight, so the forwarder sizes this to its window: it bounds memory without ever
+    /// blocking such a receiver.
     pub ack_capacity: Option<usize>,
 }
 
 /// What the peer said.
 #[derive(Debug)]
 pub enum FromPeer {
-    /// An acknowledgement: the id of a signal it received.
-    Ack(String),
+    /// Acknowledgements: the ids of signals it received, in the order it sent them.
+    Acks(Vec<String>),
     /// The read side ended: the connection is gone.
     Closed(LinkError),
 }
@@ -117,11 +120,12 @@ impl Link {
     }
 }
 
-/// Forwards each line the peer sends as an acknowledgement (when `acks`), then how the stream
-/// ended.
+/// Forwards the lines the peer sends as acknowledgements (when `acks`; otherwise they are
+/// dropped), those already buffered together, then how the stream ended.
 async fn read_acks<R: AsyncRead + Unpin>(read: R, tx: mpsc::Sender<FromPeer>, acks: bool) {
-    let mut reader = BufReader::new(read);
+    let mut reader = BufReader::with_capacity(64 * 1024, read);
     let mut buf = Vec::new();
+    let mut ids = Vec::new();
     let end = loop {
         buf.clear();
         let mut limited = AsyncReadExt::take(&mut reader, MAX_ACK_LINE as u64);
@@ -131,14 +135,28 @@ async fn read_acks<R: AsyncRead + Unpin>(read: R, tx: mpsc::Sender<FromPeer>, ac
                 break LinkError::AckTooLong
             }
             Ok(_) => {
-                let id = String::from_utf8_lossy(buf.trim_ascii()).into_owned();
-                if acks && !id.is_empty() && tx.send(FromPeer::Ack(id)).await.is_err() {
-                    return;
+                let id = buf.trim_ascii();
+                if acks && !id.is_empty() {
+                    ids.push(String::from_utf8_lossy(id).into_owned());
                 }
             }
             Err(e) => break LinkError::Io(e),
         }
+        if ids.len() < ACK_BATCH && reader.buffer().contains(&b'\n') {
+            continue;
+        }
+        if !ids.is_empty()
+            && tx
+                .send(FromPeer::Acks(std::mem::take(&mut ids)))
+                .await
+                .is_err()
+        {
+            return;
+        }
     };
+    if !ids.is_empty() {
+        let _ = tx.send(FromPeer::Acks(ids)).await;
+    }
     let _ = tx.send(FromPeer::Closed(end)).await;
 }
 

@@ -566,10 +566,9 @@ impl Pipeline {
         let mut event = Some(event.unwrap_or(FromPeer::Closed(LinkError::Closed)));
         while let Some(e) = event.take() {
             match e {
-                FromPeer::Ack(id) => {
-                    if self.config.ack && self.window.ack(&id) {
-                        self.m.acknowledged.inc();
-                    }
+                FromPeer::Acks(ids) => {
+                    let matched = ids.iter().filter(|id| self.window.ack(id)).count();
+                    self.m.acknowledged.add(matched as u64);
                 }
                 FromPeer::Closed(reason) => {
                     self.drop_link(&reason);
