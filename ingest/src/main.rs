@@ -12,6 +12,11 @@ use ingest::exchange::Exchange;
 use ingest::metrics::Metrics;
 use ingest::{Config, Source};
 
+/// A trade passes through several short-lived allocations (frame, parsed fields, JSON, Kafka
+/// copy); mimalloc serves them markedly cheaper than the system allocator (see the benchmark).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
