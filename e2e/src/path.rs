@@ -129,3 +129,62 @@ pub fn summary(signals: &[Signal]) -> Vec<(String, i64, Action)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The designed path's signals as the reference computes them: the turns of the path,
+    /// where the design puts them. Bar 10 starts the climb (the flat start reads RSI 0, so RSI
+    /// leaves "oversold" at once), bar 26 starts the fall, bar 38 the recovery (the EMA, still
+    /// high after the fall, is crossed one bar later).
+    #[test]
+    fn path_fires_on_the_designed_bars() {
+        let s = expected_signals(&strategy());
+        let fired = |symbol: &str| -> Vec<(i64, Action, Vec<String>)> {
+            s.iter()
+                .filter(|s| s.symbol == symbol)
+                .map(|s| {
+                    (
+                        (s.bar_start - start()).num_seconds(),
+                        s.action,
+                        s.reasons.clone(),
+                    )
+                })
+                .collect()
+        };
+        let r = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            fired("BTC/USD"),
+            vec![
+                (
+                    10,
+                    Action::Buy,
+                    r(&["sma_cross_up", "ema_cross_up", "rsi_exit_oversold"])
+                ),
+                (
+                    26,
+                    Action::Sell,
+                    r(&["ema_cross_down", "rsi_exit_overbought"])
+                ),
+                (27, Action::Sell, r(&["sma_cross_down"])),
+                (39, Action::Buy, r(&["ema_cross_up", "rsi_exit_oversold"])),
+                (41, Action::Buy, r(&["sma_cross_up"])),
+            ]
+        );
+        let eth: Vec<(i64, Action)> = fired("ETH/USD")
+            .into_iter()
+            .map(|(b, a, _)| (b, a))
+            .collect();
+        assert_eq!(
+            eth,
+            vec![
+                (10, Action::Sell),
+                (26, Action::Buy),
+                (27, Action::Buy),
+                (39, Action::Sell),
+                (41, Action::Sell)
+            ]
+        );
+    }
+}
