@@ -177,3 +177,58 @@ async fn records_kafka_refuses_go_to_the_dead_letter_topic() {
         serde_json::from_str(letters[0].value.as_deref().unwrap()).unwrap();
     assert_eq!(first.symbol, "BTC/USD");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticker_updates_go_to_their_own_topic() {
+    let exchange = Exchange::start(
+        "127.0.0.1:0".parse().unwrap(),
+        ExchangeConfig {
+            symbols: vec!["BTC/USD".into(), "ETH/USD".into()],
+            rate: 50.0,
+            speed: Speed::Times(1.0),
+            count: Some(100),
+            ..ExchangeConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (topic, tickers) = (rand_topic("with-ticker"), rand_topic("ticker"));
+    create_topic(&topic, 2).await;
+    create_topic(&tickers, 2).await;
+    let mut config = support::config(
+        Source::Kraken(KrakenConfig {
+            url: exchange.url(),
+            symbols: vec!["BTC/USD".into(), "ETH/USD".into()],
+            idle_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            backoff_initial: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(500),
+            record: None,
+            resume_lookback: 0,
+        }),
+        &brokers(),
+        &topic,
+    );
+    config.output.topics.ticker = Some(tickers.clone());
+    let running = support::start(config);
+    let produced = running.metrics.tickers_produced.clone();
+    // A snapshot per symbol, then an update per symbol every heartbeat (1 s).
+    wait_for(Duration::from_secs(20), || produced.get() >= 6)
+        .await
+        .expect("too few ticker updates");
+    let metrics = running.stop().await;
+    let n = metrics.tickers_produced.get() as usize;
+    let records = consume_until(&tickers, Duration::from_secs(30), move |r| r.len() >= n).await;
+    assert_eq!(records.len(), n);
+    for r in &records {
+        let value: serde_json::Value = serde_json::from_str(r.value.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            r.key.as_deref(),
+            value["symbol"].as_str(),
+            "keyed by symbol"
+        );
+        assert!(value["last"].as_f64().unwrap() > 0.0);
+    }
+    assert!(records.iter().any(|r| r.key.as_deref() == Some("ETH/USD")));
+}
