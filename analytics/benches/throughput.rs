@@ -10,7 +10,8 @@
 //!
 //! Settings (environment): BENCH_RATES (trades/s, comma-separated; default
 //! 10000,25000,50000,75000), BENCH_STEP_S (seconds per rate; 40), BENCH_SYMBOLS (20),
-//! BENCH_BAR_S (bar length; 1), BENCH_LOOKBACK (L; 100), plus SPARK_REMOTE and KAFKA_BROKERS.
+//! BENCH_BAR_S (bar length; 1), BENCH_LOOKBACK (L; 100), BENCH_TRIGGER_MS (1000), BENCH_DUMP (a file to write the raw
+//! progress JSON to), plus SPARK_REMOTE and KAFKA_BROKERS.
 //! Run: `cargo bench -p analytics --bench throughput`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -153,6 +154,7 @@ fn main() -> anyhow::Result<()> {
     strategy.bars.watermark_delay_s = 1;
     strategy.bars.lookback = env("BENCH_LOOKBACK", 100);
     strategy.rules.every_bar = true;
+    strategy.query.trigger_interval_ms = env("BENCH_TRIGGER_MS", 1000);
     let trigger_ms = strategy.query.trigger_interval_ms;
     strategy.query.checkpoint_location = std::env::temp_dir()
         .join("tradesignal-bench")
@@ -215,8 +217,11 @@ fn main() -> anyhow::Result<()> {
             std::thread::sleep(Duration::from_millis(2 * trigger_ms));
             let q = control::find(&spark, &name)?
                 .ok_or_else(|| anyhow::anyhow!("query {name} is not running"))?;
-            let all: Vec<BatchProgress> = q
-                .recent_progress()?
+            let raw = q.recent_progress()?;
+            if let Ok(path) = std::env::var("BENCH_DUMP") {
+                std::fs::write(path, raw.join("\n"))?;
+            }
+            let all: Vec<BatchProgress> = raw
                 .iter()
                 .map(|j| BatchProgress::parse(j))
                 .collect::<Result<_, _>>()?;

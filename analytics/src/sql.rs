@@ -58,7 +58,8 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
         d(
             "parse each Kafka value as a trade; flag what is unusable",
             Step::Select(vec![format!(
-                "from_json(CAST(value AS STRING), '{TRADE_SPARK_SCHEMA}') AS t"
+                "from_json(CAST(value AS STRING), '{}') AS t",
+                parsed_schema()
             )]),
         ),
         d(
@@ -227,6 +228,24 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
         )
     });
     out
+}
+
+/// Trade fields the query reads.
+const USED_FIELDS: [&str; 5] = ["symbol", "trade_id", "price", "qty", "ts"];
+
+/// The part of `common::TRADE_SPARK_SCHEMA` the query reads: the JSON parser then skips the
+/// other fields instead of converting them (`recv_ts` is a second timestamp to parse per row).
+fn parsed_schema() -> String {
+    TRADE_SPARK_SCHEMA
+        .split(',')
+        .map(str::trim)
+        .filter(|col| {
+            col.split_whitespace()
+                .next()
+                .is_some_and(|name| USED_FIELDS.contains(&name))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The condition for a usable trade, over the parsed struct `t`.
@@ -497,6 +516,20 @@ mod tests {
     }
 
     #[test]
+    fn parsed_schema_is_the_contract_restricted_to_used_fields() {
+        let schema = parsed_schema();
+        for field in USED_FIELDS {
+            let column = TRADE_SPARK_SCHEMA
+                .split(',')
+                .map(str::trim)
+                .find(|c| c.split_whitespace().next() == Some(field))
+                .unwrap_or_else(|| panic!("{field} is not in TRADE_SPARK_SCHEMA"));
+            assert!(schema.contains(column), "{schema}");
+        }
+        assert_eq!(schema.split(',').count(), USED_FIELDS.len());
+    }
+
+    #[test]
     fn double_literals_round_trip() {
         for x in [2.0 / 13.0, 1e-9, 30.0, 2.0, 0.1, 43_000.123_456_789] {
             let text = dbl(x);
@@ -531,7 +564,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("WATERMARK ts DELAY 5 seconds"));
-        assert!(text.contains(TRADE_SPARK_SCHEMA));
+        assert!(text
+            .contains("'symbol STRING, trade_id BIGINT, price DOUBLE, qty DOUBLE, ts TIMESTAMP'"));
         // Signals only by default (without a WHERE, see `steps`); every_bar emits all.
         assert!(text.contains("explode(IF(size(reasons) > 0, array(to_json("));
         assert!(!text.contains("WHERE size(reasons)"));
