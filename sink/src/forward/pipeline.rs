@@ -1,0 +1,519 @@
+//! The running forwarder: one loop that connects, consumes a batch, writes it, handles
+//! acknowledgements and deadlines, and commits what the window says is finished.
+//!
+//! Everything mutable lives in [`Pipeline`]; the consumer stays outside it because the loop
+//! holds its `recv` future while the other branches of the `select!` need the pipeline.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::backoff::Backoff;
+use common::metrics::{Counter, Gauge, Registry};
+use common::shutdown::Shutdown;
+use futures_util::FutureExt as _;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use super::connection::{Endpoint, FromPeer, Link, LinkError};
+use super::consumer::{Context, Shared};
+use super::dead_letter::{DeadLetters, Origin};
+use super::replay::Replay;
+use super::window::{Seq, Window};
+use super::{ForwardConfig, Summary};
+use crate::line::{self, Skipped};
+
+/// The forwarder's counters and gauges (`sink_*`).
+struct Metrics {
+    consumed: Counter,
+    forwarded: Counter,
+    acknowledged: Counter,
+    retries: Counter,
+    reconnects: Counter,
+    connect_failures: Counter,
+    filtered: Counter,
+    commits: Counter,
+    in_flight: Gauge,
+    connected: Gauge,
+}
+
+impl Metrics {
+    fn new(r: &Registry) -> Self {
+        Self {
+            consumed: r.counter("consumed_total", "Records read from the signals topic."),
+            forwarded: r.counter(
+                "forwarded_total",
+                "Lines written to the endpoint (re-sent ones included).",
+            ),
+            acknowledged: r.counter(
+                "acknowledged_total",
+                "Lines acknowledged by the receiver (ack mode).",
+            ),
+            retries: r.counter(
+                "retries_total",
+                "Lines sent again on a new connection after a failure.",
+            ),
+            reconnects: r.counter(
+                "reconnects_total",
+                "Connections opened after the first one.",
+            ),
+            connect_failures: r
+                .counter("connect_failures_total", "Connection attempts that failed."),
+            filtered: r.counter(
+                "filtered_total",
+                "Signals not forwarded because of --symbol/--action/--strategy.",
+            ),
+            commits: r.counter("commits_total", "Offset commits issued."),
+            in_flight: r.gauge(
+                "in_flight",
+                "Records consumed but not yet committable (the window).",
+            ),
+            connected: r.gauge("connected", "1 while connected to the endpoint."),
+        }
+    }
+}
+
+/// Lines consumed in one go, written with one write.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    seqs: Vec<(Seq, Arc<[u8]>)>,
+}
+
+/// The running forwarder's mutable state (everything but the consumer, which the loop borrows
+/// for its `recv` future).
+pub(super) struct Pipeline {
+    config: ForwardConfig,
+    window: Window,
+    replay: Replay,
+    link: Option<Link>,
+    ever_connected: bool,
+    backoff: Backoff,
+    endpoint: Endpoint,
+    shared: Arc<Shared>,
+    seen_generation: u64,
+    last_commit: Instant,
+    m: Metrics,
+    skipped: Skipped,
+    dead_letters: Option<DeadLetters>,
+}
+
+impl Pipeline {
+    pub(super) fn new(
+        config: ForwardConfig,
+        endpoint: Endpoint,
+        shared: Arc<Shared>,
+        registry: &Registry,
+        dead_letters: Option<DeadLetters>,
+    ) -> Self {
+        Self {
+            window: Window::new(config.max_in_flight, config.max_in_flight_bytes, config.ack),
+            replay: Replay::new(if config.ack { 0 } else { config.replay_bytes }),
+            link: None,
+            ever_connected: false,
+            backoff: Backoff::new(
+                Duration::from_millis(config.backoff_initial_ms),
+                Duration::from_millis(config.backoff_max_ms),
+            ),
+            seen_generation: 0,
+            last_commit: Instant::now(),
+            m: Metrics::new(registry),
+            skipped: Skipped::new(
+                registry,
+                "Records skipped because they are not signals, by kind.",
+            ),
+            dead_letters,
+            endpoint,
+            shared,
+            config,
+        }
+    }
+
+    /// Runs until `shutdown`, then finishes what is in flight (bounded) and commits.
+    pub(super) async fn run(
+        &mut self,
+        consumer: &StreamConsumer<Context>,
+        mut shutdown: Shutdown,
+        mut dead_letter_done: Option<mpsc::UnboundedReceiver<Seq>>,
+    ) {
+        let p = self;
+        let commit_every = Duration::from_millis(p.config.commit_interval_ms);
+        let ack_timeout = Duration::from_millis(p.config.ack_timeout_ms);
+        'run: loop {
+            if p.link.is_none() && !p.connect(&mut shutdown).await {
+                break 'run;
+            }
+            let ack_deadline = p
+                .config
+                .ack
+                .then(|| p.window.oldest_unacknowledged())
+                .flatten()
+                .map(|t| t + ack_timeout);
+            let commit_deadline = p.last_commit + commit_every;
+            let has_room = p.window.has_room();
+            let link = p.link.as_mut().expect("connected above");
+            tokio::select! {
+                biased;
+                _ = shutdown.recv() => break 'run,
+                event = link.from_peer.recv() => p.on_peer(event),
+                Some(seq) = recv_opt(&mut dead_letter_done) => p.window.finish(seq),
+                message = consumer.recv(), if has_room => {
+                    let mut batch = Batch::default();
+                    p.on_message(message, &mut batch);
+                    // Records already fetched join the batch; filtered ones count too, so a
+                    // flood of them cannot keep this turn from ending.
+                    let mut records = 1;
+                    while records < p.config.batch_lines && p.window.has_room() {
+                        records += 1;
+                        match consumer.recv().now_or_never() {
+                            Some(message) => p.on_message(message, &mut batch),
+                            None => break,
+                        }
+                    }
+                    p.write(batch).await;
+                }
+                _ = sleep_until_opt(ack_deadline) => {}
+                _ = tokio::time::sleep_until(commit_deadline.into()) => {}
+            }
+            // Checked after every turn, so a busy consumer cannot starve the deadline.
+            if p.config.ack
+                && p.link.is_some()
+                && p.window
+                    .oldest_unacknowledged()
+                    .is_some_and(|t| t.elapsed() >= ack_timeout)
+            {
+                p.drop_link(&LinkError::AckTimeout(ack_timeout));
+            }
+            p.m.in_flight.set(p.window.len() as i64);
+            p.publish_finished();
+            if p.last_commit.elapsed() >= commit_every {
+                p.commit(consumer, CommitMode::Async);
+            }
+        }
+        p.finish_in_flight(&mut dead_letter_done).await;
+        p.publish_finished();
+        p.commit(consumer, CommitMode::Sync);
+        p.m.in_flight.set(p.window.len() as i64);
+    }
+
+    /// The counts so far.
+    pub(super) fn summary(&self, registry: &Registry) -> Summary {
+        Summary {
+            consumed: self.m.consumed.get(),
+            forwarded: self.m.forwarded.get(),
+            acknowledged: self.m.acknowledged.get(),
+            retries: self.m.retries.get(),
+            reconnects: self.m.reconnects.get(),
+            filtered: self.m.filtered.get(),
+            skipped: registry.value("skipped_total") as u64,
+        }
+    }
+
+    /// Records not committable yet.
+    pub(super) fn in_flight(&self) -> usize {
+        self.window.len()
+    }
+
+    /// Connects (retrying with backoff) and sends everything unfinished; false on shutdown.
+    async fn connect(&mut self, shutdown: &mut Shutdown) -> bool {
+        loop {
+            let attempt = tokio::select! {
+                _ = shutdown.recv() => return false,
+                attempt = self.endpoint.connect() => attempt,
+            };
+            match attempt {
+                Ok(link) => {
+                    if self.ever_connected {
+                        self.m.reconnects.inc();
+                    }
+                    self.ever_connected = true;
+                    self.link = Some(link);
+                    self.m.connected.set(1);
+                    match self.resend().await {
+                        Ok(resent) => {
+                            tracing::info!(endpoint = %self.endpoint.addr, resent, "connected");
+                            self.backoff.reset();
+                            return true;
+                        }
+                        Err(e) => self.drop_link(&e),
+                    }
+                }
+                Err(e) => {
+                    self.m.connect_failures.inc();
+                    tracing::warn!(
+                        endpoint = %self.endpoint.addr,
+                        error = %e,
+                        attempt = self.backoff.attempts() + 1,
+                        "cannot connect, retrying"
+                    );
+                }
+            }
+            let delay = self.backoff.next_delay();
+            tokio::select! {
+                _ = shutdown.recv() => return false,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// On a new connection: the replayed lines (without ack mode), then every pending line.
+    async fn resend(&mut self) -> Result<u64, LinkError> {
+        let mut batch = Batch::default();
+        let mut again = 0;
+        for line in self.replay.lines() {
+            batch.bytes.extend_from_slice(line);
+            again += 1;
+        }
+        let replayed = again;
+        for (seq, line) in self.window.pending_lines() {
+            batch.bytes.extend_from_slice(&line.bytes);
+            batch.seqs.push((seq, line.bytes.clone()));
+            again += u64::from(line.sent_at.is_some());
+        }
+        if batch.bytes.is_empty() {
+            return Ok(0);
+        }
+        let link = self.link.as_mut().expect("just connected");
+        link.write(&batch.bytes).await?;
+        self.m.retries.add(again);
+        self.m.forwarded.add(replayed);
+        self.written(batch);
+        Ok(again)
+    }
+
+    /// Turns one consumed record into a line in `batch`, or finishes it as skipped/filtered.
+    fn on_message(&mut self, message: Result<BorrowedMessage<'_>, KafkaError>, batch: &mut Batch) {
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "Kafka consumer error");
+                return;
+            }
+        };
+        self.check_generation();
+        self.m.consumed.inc();
+        let (partition, offset) = (message.partition(), message.offset());
+        match line::decode(message.payload()) {
+            Err(invalid) => {
+                let source = format_args!("{}/{partition}@{offset}", message.topic());
+                self.skipped.record(&invalid, &source);
+                match &self.dead_letters {
+                    Some(dead_letters) => {
+                        let seq = self.window.push_waiting(partition, offset);
+                        let origin = Origin {
+                            topic: message.topic(),
+                            partition,
+                            offset,
+                            key: message.key(),
+                            value: message.payload(),
+                        };
+                        dead_letters.send(seq, &origin, &invalid);
+                    }
+                    None => self.window.push_finished(partition, offset),
+                }
+            }
+            Ok(signal) if !self.config.filter.matches(&signal) => {
+                self.m.filtered.inc();
+                self.window.push_finished(partition, offset);
+            }
+            Ok(signal) => {
+                let raw = message.payload().unwrap_or_default();
+                let start = batch.bytes.len();
+                line::format::write_line(self.config.format, &signal, raw, &mut batch.bytes);
+                let bytes: Arc<[u8]> = Arc::from(&batch.bytes[start..]);
+                let seq = self
+                    .window
+                    .push_line(partition, offset, &signal.id, bytes.clone());
+                batch.seqs.push((seq, bytes));
+            }
+        }
+    }
+
+    /// After a rebalance, in-flight records may belong to partitions that are no longer ours;
+    /// forget them all: the committed offsets say where consumption resumes.
+    fn check_generation(&mut self) {
+        let now = self.shared.generation.load(Ordering::SeqCst);
+        if now != self.seen_generation {
+            self.seen_generation = now;
+            if !self.window.is_empty() {
+                tracing::info!(
+                    in_flight = self.window.len(),
+                    "rebalance: forgetting in-flight records; they are consumed again from the committed offsets"
+                );
+                self.window.clear();
+            }
+        }
+    }
+
+    /// Writes a batch; on failure the connection is dropped and the lines stay pending.
+    async fn write(&mut self, batch: Batch) {
+        if batch.bytes.is_empty() {
+            return;
+        }
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        match link.write(&batch.bytes).await {
+            Ok(()) => self.written(batch),
+            Err(e) => self.drop_link(&e),
+        }
+    }
+
+    /// Bookkeeping for lines that reached the socket.
+    fn written(&mut self, batch: Batch) {
+        let now = Instant::now();
+        self.m.forwarded.add(batch.seqs.len() as u64);
+        for (seq, bytes) in batch.seqs {
+            self.window.sent(seq, now);
+            if !self.config.ack {
+                self.window.finish(seq);
+                self.replay.push(bytes);
+            }
+        }
+    }
+
+    /// Handles one event from the peer and any others already queued.
+    fn on_peer(&mut self, event: Option<FromPeer>) {
+        let mut event = Some(event.unwrap_or(FromPeer::Closed(LinkError::Closed)));
+        while let Some(e) = event.take() {
+            match e {
+                FromPeer::Acks(ids) => {
+                    let matched = ids.iter().filter(|id| self.window.ack(id)).count();
+                    self.m.acknowledged.add(matched as u64);
+                }
+                FromPeer::Closed(reason) => {
+                    self.drop_link(&reason);
+                    return;
+                }
+            }
+            event = self.link.as_mut().and_then(|l| l.from_peer.try_recv().ok());
+        }
+    }
+
+    fn drop_link(&mut self, reason: &LinkError) {
+        if self.link.take().is_some() {
+            tracing::warn!(
+                endpoint = %self.endpoint.addr,
+                error = %reason,
+                pending = self.window.pending_lines().count(),
+                "connection lost, reconnecting"
+            );
+        }
+        self.m.connected.set(0);
+    }
+
+    /// On shutdown: write what is unwritten, wait for acknowledgements and dead-letter copies,
+    /// all within the shutdown timeout.
+    async fn finish_in_flight(
+        &mut self,
+        dead_letter_done: &mut Option<mpsc::UnboundedReceiver<Seq>>,
+    ) {
+        let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_timeout_ms);
+        let unwritten = self
+            .window
+            .pending_lines()
+            .any(|(_, l)| l.sent_at.is_none());
+        if unwritten && self.link.is_some() {
+            let resend = tokio::time::timeout_at(deadline.into(), self.resend_unwritten()).await;
+            if let Ok(Err(e)) = resend {
+                self.drop_link(&e);
+            }
+        }
+        while !self.window.is_empty() && Instant::now() < deadline {
+            let waiting_for_acks = self.config.ack
+                && self.link.is_some()
+                && self.window.pending_lines().next().is_some();
+            let waiting_for_copies = dead_letter_done.is_some() && self.window.has_waiting();
+            if !waiting_for_acks && !waiting_for_copies {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline.into()) => break,
+                event = recv_link(&mut self.link) => self.on_peer(event),
+                Some(seq) = recv_opt(dead_letter_done) => self.window.finish(seq),
+            }
+        }
+    }
+
+    /// Writes the pending lines never written yet (no replay: the connection is fine).
+    async fn resend_unwritten(&mut self) -> Result<(), LinkError> {
+        let mut batch = Batch::default();
+        for (seq, line) in self
+            .window
+            .pending_lines()
+            .filter(|(_, l)| l.sent_at.is_none())
+        {
+            batch.bytes.extend_from_slice(&line.bytes);
+            batch.seqs.push((seq, line.bytes.clone()));
+        }
+        if let Some(link) = self.link.as_mut() {
+            link.write(&batch.bytes).await?;
+            self.written(batch);
+        }
+        Ok(())
+    }
+
+    /// Hands the commit positions that moved to the shared map, where a revocation finds them.
+    fn publish_finished(&mut self) {
+        let moved = self.window.take_commits();
+        if !moved.is_empty() {
+            let mut finished = self
+                .shared
+                .finished
+                .lock()
+                .expect("finished-offsets lock poisoned");
+            finished.extend(moved);
+        }
+    }
+
+    /// Commits the finished positions, for partitions still assigned to us.
+    fn commit(&mut self, consumer: &StreamConsumer<Context>, mode: CommitMode) {
+        self.last_commit = Instant::now();
+        let moved = self.shared.take_finished(None);
+        if moved.is_empty() {
+            return;
+        }
+        let assigned = consumer.assignment().unwrap_or_default();
+        let mut tpl = TopicPartitionList::new();
+        for (partition, offset) in moved {
+            if assigned
+                .find_partition(&self.config.topic, partition)
+                .is_some()
+            {
+                let _ =
+                    tpl.add_partition_offset(&self.config.topic, partition, Offset::Offset(offset));
+            }
+        }
+        if tpl.count() == 0 {
+            return;
+        }
+        self.m.commits.inc();
+        if let Err(e) = consumer.commit(&tpl, mode) {
+            tracing::warn!(error = %e, "offset commit failed; those records may be sent again");
+        }
+    }
+}
+
+async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_link(link: &mut Option<Link>) -> Option<FromPeer> {
+    match link {
+        Some(link) => link.from_peer.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
