@@ -10,9 +10,10 @@ use tokio::process::{Child, Command};
 
 use crate::support::*;
 
-const PER_SYMBOL: usize = 2000;
+const PER_SYMBOL: usize = 6000;
+const BURST_END: usize = 5000;
 
-fn start_forwarder(topic: &str, group: &str, endpoint: SocketAddr) -> Child {
+fn start_forwarder(topic: &str, group: &str, endpoint: SocketAddr, ack: bool) -> Child {
     Command::new(env!("CARGO_BIN_EXE_sink"))
         .args([
             "forward",
@@ -29,6 +30,7 @@ fn start_forwarder(topic: &str, group: &str, endpoint: SocketAddr) -> Child {
             "--kafka-option",
             "session.timeout.ms=6000",
         ])
+        .args(ack.then_some("--ack"))
         .env("KAFKA_BROKERS", common::testing::brokers())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -39,33 +41,58 @@ fn start_forwarder(topic: &str, group: &str, endpoint: SocketAddr) -> Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_stream_loses_nothing() {
+    sigkill_mid_stream(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_stream_loses_nothing_with_acks() {
+    sigkill_mid_stream(true).await;
+}
+
+async fn sigkill_mid_stream(ack: bool) {
     let topic = rand_topic("sink-sigkill");
     create_topic(&topic, 4).await;
     let n = (PER_SYMBOL * SYMBOLS.len()) as u64;
+    // A slow start, a burst (the kill lands in it, lines in flight), then a slow stream that
+    // goes on while the forwarder is down.
     let producer = {
         let topic = topic.clone();
         tokio::spawn(async move {
-            for from in (0..PER_SYMBOL).step_by(100) {
-                produce(&topic, &records(from, from + 100)).await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+            let slow = |from: usize, to: usize| {
+                let topic = topic.clone();
+                async move {
+                    for from in (from..to).step_by(100) {
+                        produce(&topic, &records(from, from + 100)).await;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            };
+            slow(0, 300).await;
+            produce(&topic, &records(300, BURST_END)).await;
+            slow(BURST_END, PER_SYMBOL).await;
         })
     };
-    let receiver = RunningReceiver::quiet(false).await;
+    let receiver = RunningReceiver::quiet(ack).await;
     let group = rand_group("sigkill");
 
-    let mut child = start_forwarder(&topic, &group, receiver.addr);
-    receiver
-        .wait_for_signals(1500, Duration::from_secs(60))
-        .await;
+    let mut child = start_forwarder(&topic, &group, receiver.addr, ack);
+    let mid_burst = (SYMBOLS.len() * 1800) as u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while receiver.received.signals() < mid_burst {
+        assert!(std::time::Instant::now() < deadline, "burst never arrived");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     child.start_kill().expect("SIGKILL");
     let status = child.wait().await.unwrap();
     assert!(!status.success(), "killed, not exited: {status}");
     let at_kill = receiver.received.signals();
-    assert!(at_kill < n, "the kill must happen mid-stream");
+    assert!(
+        at_kill < (SYMBOLS.len() * BURST_END) as u64,
+        "the kill must happen mid-burst: {at_kill}"
+    );
 
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut child = start_forwarder(&topic, &group, receiver.addr);
+    let mut child = start_forwarder(&topic, &group, receiver.addr, ack);
     producer.await.unwrap();
     receiver.wait_for_signals(n, Duration::from_secs(60)).await;
 
@@ -91,6 +118,6 @@ async fn sigkill_mid_stream_loses_nothing() {
     let duplicates = receiver.received.duplicates();
     let arrivals = receiver.received.arrivals();
     receiver.stop().await;
-    println!("signals at kill: {at_kill}, duplicates after restart: {duplicates}");
+    println!("ack={ack}: signals at kill: {at_kill}, duplicates after restart: {duplicates}");
     assert_complete_and_ordered(arrival_ids(&arrivals), PER_SYMBOL);
 }
