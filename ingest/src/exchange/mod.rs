@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::kraken::protocol::{self, Request};
 use crate::pace::Speed;
-use tape::Tape;
+use tape::{Tape, TapeTrade};
 
 /// Settings of the local exchange.
 #[derive(Debug, Clone)]
@@ -51,6 +51,9 @@ pub struct ExchangeConfig {
     /// Play exactly these trades (at `speed`, by their timestamps) instead of generating a
     /// random walk: a designed price path for end-to-end tests. `symbols` must list theirs.
     pub script: Option<Arc<Vec<Trade>>>,
+    /// Generate and render the whole market (`count` trades) before serving, so the exchange
+    /// costs little more than its socket writes while it serves (for benchmarks).
+    pub prepare: bool,
 }
 
 impl Default for ExchangeConfig {
@@ -69,6 +72,7 @@ impl Default for ExchangeConfig {
             tape_capacity: 100_000,
             heartbeat: Duration::from_secs(1),
             script: None,
+            prepare: false,
         }
     }
 }
@@ -109,7 +113,20 @@ impl Exchange {
         let tape = Arc::new(Tape::new());
         let (commands, _) = broadcast::channel(1024);
         let stats = Arc::new(Stats::default());
-        tokio::spawn(tape.clone().run_market(config.clone(), shutdown.clone()));
+        // A script, or a prepared market, is rendered for the wire before serving starts.
+        let prepared = if config.script.is_some() || (config.prepare && config.count.is_some()) {
+            let c = config.clone();
+            let trades = tokio::task::spawn_blocking(move || tape::prepare(&c))
+                .await
+                .map_err(std::io::Error::other)?;
+            Some(trades)
+        } else {
+            None
+        };
+        tokio::spawn(
+            tape.clone()
+                .run_market(config.clone(), prepared, shutdown.clone()),
+        );
         let server = Server {
             config: Arc::new(config),
             tape: tape.clone(),
@@ -351,7 +368,10 @@ impl Server {
                         trades.push(symbol.clone());
                     }
                     if snapshot {
-                        let own = recent.iter().filter(|t| t.symbol == symbol).map(|t| &**t);
+                        let own = recent
+                            .iter()
+                            .filter(|t| t.symbol == symbol)
+                            .map(|t| &*t.wire);
                         out.push(protocol::trade_frame(true, own));
                     }
                 }
@@ -393,13 +413,13 @@ impl Server {
 
     /// Update frames for a batch of the tape: per subscribed symbol, its trades in tape order,
     /// at most `max_frame_trades` per frame.
-    fn update_frames(&self, batch: &[Arc<Trade>], subscribed: &[String]) -> Vec<String> {
+    fn update_frames(&self, batch: &[Arc<TapeTrade>], subscribed: &[String]) -> Vec<String> {
         let mut frames = Vec::new();
         for symbol in subscribed {
-            let own: Vec<&Trade> = batch
+            let own: Vec<&str> = batch
                 .iter()
                 .filter(|t| t.symbol == *symbol)
-                .map(|t| &**t)
+                .map(|t| &*t.wire)
                 .collect();
             for chunk in own.chunks(self.config.max_frame_trades.max(1)) {
                 frames.push(protocol::trade_frame(false, chunk.iter().copied()));

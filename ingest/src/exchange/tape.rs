@@ -5,21 +5,57 @@
 //! that reconnects has missed trades, as on a real exchange, and must recover them from the
 //! snapshot). Each subscribed connection reads the tape from its own cursor. Unlike a real
 //! exchange the market waits for the slowest connected reader instead of cutting it off, so
-//! benchmarks measure the client, not the exchange's patience.
+//! benchmarks measure the client, not the exchange's patience. Each trade is rendered to its
+//! wire JSON once, when it enters the tape; with `prepare`, the whole market is generated and
+//! rendered before the first subscription, so that serving costs only the socket writes.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use common::records::Trade;
 use common::shutdown::Shutdown;
 use tokio::sync::{watch, Notify};
 
+use crate::kraken::protocol;
 use crate::pace::Pacer;
 use crate::simulate::Generator;
 
 use super::ExchangeConfig;
+
+/// A trade on the tape, rendered for the wire.
+#[derive(Debug)]
+pub struct TapeTrade {
+    pub symbol: String,
+    pub price: f64,
+    pub ts: DateTime<Utc>,
+    /// The trade as an element of a `trade` frame.
+    pub wire: Box<str>,
+}
+
+impl TapeTrade {
+    pub fn new(t: Trade) -> Self {
+        Self {
+            wire: protocol::wire_trade(&t).into_boxed_str(),
+            price: t.price,
+            ts: t.ts,
+            symbol: t.symbol,
+        }
+    }
+}
+
+/// The script's trades, or else a whole generated market of `count` trades, rendered.
+pub fn prepare(config: &ExchangeConfig) -> Vec<TapeTrade> {
+    if let Some(script) = &config.script {
+        return script.iter().cloned().map(TapeTrade::new).collect();
+    }
+    let start = config.start.unwrap_or_else(Utc::now);
+    let mut generator = Generator::new(&config.symbols, config.seed, start, config.rate);
+    (0..config.count.unwrap_or(0))
+        .map(|_| TapeTrade::new(generator.next_trade()))
+        .collect()
+}
 
 /// The shared tape and its readers.
 #[derive(Debug)]
@@ -36,10 +72,10 @@ pub struct Tape {
 #[derive(Debug, Default)]
 struct State {
     /// Trades `base .. base + entries.len()` of the whole run.
-    entries: VecDeque<Arc<Trade>>,
+    entries: VecDeque<Arc<TapeTrade>>,
     base: u64,
     /// The last `snapshot_depth` trades of each symbol, for snapshots.
-    recent: HashMap<String, VecDeque<Arc<Trade>>>,
+    recent: HashMap<String, VecDeque<Arc<TapeTrade>>>,
     /// Trades published per symbol.
     counts: BTreeMap<String, u64>,
     /// Next position each subscribed connection will read.
@@ -82,7 +118,7 @@ impl Tape {
 
     /// Registers a reader at the live end of the tape and returns the snapshot of `symbols`
     /// (their last `depth` trades, oldest first), atomically, so nothing falls in between.
-    pub fn subscribe(&self, conn: u64, symbols: &[String], depth: usize) -> Vec<Arc<Trade>> {
+    pub fn subscribe(&self, conn: u64, symbols: &[String], depth: usize) -> Vec<Arc<TapeTrade>> {
         let mut s = self.lock();
         let end = s.base + s.entries.len() as u64;
         s.cursors.entry(conn).or_insert(end);
@@ -104,13 +140,13 @@ impl Tape {
     }
 
     /// Up to `max` trades after the reader's cursor, advancing it.
-    pub fn read(&self, conn: u64, max: usize) -> Vec<Arc<Trade>> {
+    pub fn read(&self, conn: u64, max: usize) -> Vec<Arc<TapeTrade>> {
         let mut s = self.lock();
         let Some(&cursor) = s.cursors.get(&conn) else {
             return Vec::new();
         };
         let from = cursor.saturating_sub(s.base) as usize;
-        let out: Vec<Arc<Trade>> = s.entries.iter().skip(from).take(max).cloned().collect();
+        let out: Vec<Arc<TapeTrade>> = s.entries.iter().skip(from).take(max).cloned().collect();
         let next = cursor.max(s.base) + out.len() as u64;
         s.cursors.insert(conn, next);
         drop(s);
@@ -121,7 +157,7 @@ impl Tape {
     }
 
     /// Appends trades, first waiting until the slowest reader left room for them.
-    async fn publish(&self, trades: Vec<Trade>, capacity: usize, depth: usize) {
+    async fn publish(&self, trades: Vec<TapeTrade>, capacity: usize, depth: usize) {
         loop {
             {
                 let mut s = self.lock();
@@ -157,29 +193,35 @@ impl Tape {
         }
     }
 
-    /// Generates and publishes the market's trades: starts at the first subscription, stops
-    /// after `count` trades (if set) or at shutdown.
-    pub async fn run_market(self: Arc<Self>, config: ExchangeConfig, mut shutdown: Shutdown) {
+    /// Publishes the market's trades (generated as it goes, or `prepared`: a script or a
+    /// prepared market): starts at the first subscription, stops after `count` trades (if
+    /// set), at the end of what was prepared, or at shutdown.
+    pub async fn run_market(
+        self: Arc<Self>,
+        config: ExchangeConfig,
+        prepared: Option<Vec<TapeTrade>>,
+        mut shutdown: Shutdown,
+    ) {
         let mut started = self.started.subscribe();
         tokio::select! {
             _ = shutdown.recv() => return,
             _ = started.wait_for(|s| *s) => {}
         }
-        let mut trades: Box<dyn Iterator<Item = Trade> + Send> = match &config.script {
-            Some(script) => Box::new(script.as_ref().clone().into_iter()),
-            None => {
-                let start = config.start.unwrap_or_else(Utc::now);
-                let mut generator =
-                    Generator::new(&config.symbols, config.seed, start, config.rate);
-                Box::new(std::iter::from_fn(move || Some(generator.next_trade())))
-            }
+        let start = config.start.unwrap_or_else(Utc::now);
+        let mut generator = Generator::new(&config.symbols, config.seed, start, config.rate);
+        let mut prepared = prepared.map(Vec::into_iter);
+        let mut next = move || match prepared.as_mut() {
+            Some(trades) => trades.next(),
+            None => Some(TapeTrade::new(generator.next_trade())),
         };
         let mut pacer = Pacer::new(config.speed);
         let mut made = 0u64;
-        let mut pending: Vec<Trade> = Vec::new();
+        let mut pending: Vec<TapeTrade> = Vec::new();
         const CHUNK: usize = 256;
         while config.count.is_none_or(|n| made < n) && !shutdown.is_stopped() {
-            let Some(trade) = trades.next() else { break };
+            let Some(trade) = next() else {
+                break;
+            };
             if let Some(at) = pacer.due(trade.ts) {
                 if at > tokio::time::Instant::now() {
                     if !pending.is_empty() {

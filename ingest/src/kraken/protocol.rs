@@ -661,14 +661,6 @@ impl Serialize for Micros {
     }
 }
 
-#[derive(Serialize)]
-struct DataFrame<'a, T> {
-    channel: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    data: T,
-}
-
 fn snapshot_or_update(snapshot: bool) -> &'static str {
     if snapshot {
         "snapshot"
@@ -677,26 +669,35 @@ fn snapshot_or_update(snapshot: bool) -> &'static str {
     }
 }
 
-/// A `trade` frame carrying `trades` (the exchange side).
-pub fn trade_frame<'t>(snapshot: bool, trades: impl IntoIterator<Item = &'t Trade>) -> String {
-    let data: Vec<WireTrade<'_>> = trades
-        .into_iter()
-        .map(|t| WireTrade {
-            symbol: &t.symbol,
-            side: t.side,
-            price: t.price,
-            qty: t.qty,
-            ord_type: &t.ord_type,
-            trade_id: t.trade_id,
-            timestamp: Micros(t.ts),
-        })
-        .collect();
-    serde_json::to_string(&DataFrame {
-        channel: "trade",
-        kind: snapshot_or_update(snapshot),
-        data,
+/// One trade as an element of a `trade` frame's `data` (the exchange side). Rendered once
+/// per trade, however many connections and snapshots carry it.
+pub fn wire_trade(t: &Trade) -> String {
+    serde_json::to_string(&WireTrade {
+        symbol: &t.symbol,
+        side: t.side,
+        price: t.price,
+        qty: t.qty,
+        ord_type: &t.ord_type,
+        trade_id: t.trade_id,
+        timestamp: Micros(t.ts),
     })
-    .expect("trade frames always serialize")
+    .expect("trades always serialize")
+}
+
+/// A `trade` frame whose `data` holds `elements` rendered by [`wire_trade`].
+pub fn trade_frame<'w>(snapshot: bool, elements: impl IntoIterator<Item = &'w str>) -> String {
+    let mut out = String::with_capacity(4096);
+    out.push_str(r#"{"channel":"trade","type":""#);
+    out.push_str(snapshot_or_update(snapshot));
+    out.push_str(r#"","data":["#);
+    for (i, element) in elements.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(element);
+    }
+    out.push_str("]}");
+    out
 }
 
 /// A `ticker` frame for one symbol with its last price (the exchange side).
@@ -814,7 +815,7 @@ mod tests {
     fn our_trade_frames_round_trip() {
         let frame = format!(r#"{{"channel":"trade","type":"snapshot","data":[{GOOD}]}}"#);
         let t = trades(&frame).remove(0).unwrap();
-        let again = trade_frame(true, [&t]);
+        let again = trade_frame(true, [wire_trade(&t).as_str()]);
         match parse(&again, now()).unwrap() {
             Message::Trades { snapshot, trades } => {
                 assert!(snapshot);

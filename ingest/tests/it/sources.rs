@@ -56,6 +56,8 @@ async fn a_recording_replays_to_the_same_trades() {
             rate: 500.0,
             speed: Speed::Times(1.0),
             count: Some(500),
+            // Rendered up front: the same trades as generating them on the fly.
+            prepare: true,
             ..ExchangeConfig::default()
         },
     )
