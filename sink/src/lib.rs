@@ -10,7 +10,7 @@
 //!   line was written (or acknowledged), reconnecting with backoff.
 //! - [`receive`]: `sink receive`, a TCP server that prints, de-duplicates, acknowledges and
 //!   appends signals; usable as a library with an observable received set.
-//! - [`line`]: turning a Kafka record into a signal and a signal into a line, and the filters.
+//! - [`line`](mod@line): turning a Kafka record into a signal and a signal into a line, and the filters.
 //! - [`tls`]: rustls client and server configurations from PEM files.
 //! - [`logging`]: the tracing subscriber both commands install.
 //! - [`metrics`]: the metrics flags both commands share.

@@ -1,10 +1,10 @@
 //! What one Kafka record becomes on the wire, shared by the forwarder (which writes lines) and
 //! the receiver (which reads them back and prints them).
 //!
-//! - [`decode`]: a record's value -> a [`common::Signal`], or the kind of problem that makes it
+//! - [`decode`](mod@decode): a record's value -> a [`common::Signal`], or the kind of problem that makes it
 //!   skipped.
 //! - [`filter`]: the user's symbol / action / strategy selection.
-//! - [`format`]: a signal -> one NDJSON or compact text line.
+//! - [`format`](mod@format): a signal -> one NDJSON or compact text line.
 //! - [`skipped`]: counting and rate-limited logging of input that is not a signal.
 
 pub mod decode;
