@@ -11,9 +11,9 @@
 //! twice: the at-least-once overlap of an abrupt restart.
 //!
 //! Settings (environment): BENCH_RATES (trades/s, comma-separated; default
-//! 10000,25000,50000,75000), BENCH_STEP_S (seconds per rate; 40), BENCH_SYMBOLS (20),
-//! BENCH_BAR_S (bar length; 1), BENCH_LOOKBACK (L; 100), BENCH_TRIGGER_MS (1000), BENCH_DUMP (a file to write the raw
-//! progress JSON to), plus SPARK_REMOTE and KAFKA_BROKERS.
+//! 25000,50000,100000), BENCH_STEP_S (seconds per rate; 40), BENCH_SYMBOLS (20), BENCH_BAR_S
+//! (bar length; 5), BENCH_LOOKBACK (L; 100), BENCH_TRIGGER_MS (5000), BENCH_DUMP (a file to
+//! write the raw progress JSON to), plus SPARK_REMOTE and KAFKA_BROKERS.
 //! Run: `cargo bench -p analytics --bench throughput`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -132,7 +132,7 @@ fn collect_latencies(topic: String, stop: Arc<AtomicBool>, out: Arc<Mutex<Vec<Sa
 
 fn main() -> anyhow::Result<()> {
     let rates: Vec<u64> = std::env::var("BENCH_RATES")
-        .unwrap_or_else(|_| "10000,25000,50000,75000".into())
+        .unwrap_or_else(|_| "25000,50000,100000".into())
         .split(',')
         .filter_map(|r| r.trim().parse().ok())
         .collect();
@@ -157,11 +157,11 @@ fn main() -> anyhow::Result<()> {
     strategy.source.starting_offsets = "earliest".into();
     strategy.source.max_offsets_per_trigger = 0;
     strategy.sink.topic = signals_topic.clone();
-    strategy.bars.interval_s = env("BENCH_BAR_S", 1);
+    strategy.bars.interval_s = env("BENCH_BAR_S", 5);
     strategy.bars.watermark_delay_s = 1;
     strategy.bars.lookback = env("BENCH_LOOKBACK", 100);
     strategy.rules.every_bar = true;
-    strategy.query.trigger_interval_ms = env("BENCH_TRIGGER_MS", 1000);
+    strategy.query.trigger_interval_ms = env("BENCH_TRIGGER_MS", 5000);
     let trigger_ms = strategy.query.trigger_interval_ms;
     strategy.query.checkpoint_location = std::env::temp_dir()
         .join("tradesignal-bench")
