@@ -3,7 +3,7 @@
 //! the same settings on the same machine.
 //!
 //! Run against the local stack: `cargo bench -p ingest --bench throughput`.
-//! `BENCH_TRADES` (default 2000000) sets the trades per phase, `BENCH_ROUNDS` (default 3) how
+//! `BENCH_TRADES` (default 3000000) sets the trades per phase, `BENCH_ROUNDS` (default 3) how
 //! often the two phases alternate (the machine is shared, so single runs are noisy);
 //! `KAFKA_BROKERS` the broker. Only the measured phases are timed: the ceiling's records and
 //! the local exchange's market (`prepare`) are generated and serialized before.
@@ -195,7 +195,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let n = env_or("BENCH_TRADES", 2_000_000);
+    let n = env_or("BENCH_TRADES", 3_000_000);
     let rounds = env_or("BENCH_ROUNDS", 3).max(1);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     println!(
