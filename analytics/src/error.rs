@@ -23,7 +23,7 @@ pub enum Error {
     #[error(transparent)]
     Strategy(#[from] StrategyError),
     /// Spark refused or failed an operation.
-    #[error("Spark {during}: {source}")]
+    #[error("Spark {during}: {}", brief(source))]
     Spark {
         during: String,
         #[source]
@@ -32,6 +32,22 @@ pub enum Error {
     /// The progress JSON Spark returned is not what this client understands.
     #[error("unexpected progress JSON from Spark: {0}")]
     Progress(#[from] serde_json::Error),
+}
+
+/// Spark's message, cut before the plan dump an analysis error carries (it can run to
+/// hundreds of kilobytes); the Connect server log has the whole of it.
+fn brief(e: &SparkError) -> String {
+    const LIMIT: usize = 2000;
+    let full = e.to_string();
+    let text = full.split("\n'").next().unwrap_or_default();
+    if text.len() <= LIMIT && text.len() == full.len() {
+        return full;
+    }
+    let mut end = text.len().min(LIMIT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} [...]", &text[..end])
 }
 
 /// Attaches what we were doing to a Spark client error.
@@ -45,5 +61,24 @@ impl<T> SparkContext<T> for Result<T, SparkError> {
             during: what(),
             source: Box::new(e),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spark_messages_drop_the_plan_dump() {
+        let e = SparkError::connect_msg(
+            "[UNRESOLVED_COLUMN] `x` cannot be resolved;\n'Project [x]\n+- plan",
+        );
+        let text = brief(&e);
+        assert!(text.contains("UNRESOLVED_COLUMN"), "{text}");
+        assert!(!text.contains("'Project"), "{text}");
+        let long = SparkError::connect_msg("y".repeat(5000));
+        assert!(brief(&long).len() < 2100);
+        let short = SparkError::connect_msg("short");
+        assert_eq!(brief(&short), short.to_string());
     }
 }
