@@ -65,6 +65,7 @@ pub async fn run(
     emitter: &mut Emitter,
     mut shutdown: Shutdown,
 ) -> Result<(), KrakenError> {
+    use_ring_for_tls();
     let mut recorder = match &config.record {
         Some(file) => Some(
             tokio::fs::OpenOptions::new()
@@ -115,8 +116,16 @@ pub async fn run(
     Ok(())
 }
 
+/// TLS for `wss://` is rustls with the ring provider, installed for the whole process. Chosen
+/// explicitly because rustls cannot pick one by itself when a build enables none or several.
+fn use_ring_for_tls() {
+    // Err means a provider is already installed, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// `--check`: opens one connection to `url` and closes it again.
 pub async fn probe(url: &str, timeout: Duration) -> Result<(), String> {
+    use_ring_for_tls();
     match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(url)).await {
         Err(_) => Err(format!("no connection to {url} after {timeout:?}")),
         Ok(Err(e)) => Err(format!("cannot connect to {url}: {e}")),
@@ -278,5 +287,27 @@ impl Session<'_> {
         if let Err(e) = written.await {
             tracing::warn!(error = %e, "cannot write the recording");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `wss://` URL goes through a TLS handshake: against a server that does not speak TLS
+    /// it must fail with an error, not panic (as rustls does when no provider is chosen).
+    #[tokio::test]
+    async fn tls_handshake_failures_are_errors() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let _ = socket.write_all(b"HTTP/1.1 400 not TLS\r\n\r\n").await;
+            }
+        });
+        let err = probe(&format!("wss://{addr}"), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(err.contains("cannot connect"), "{err}");
     }
 }
