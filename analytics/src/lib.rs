@@ -15,6 +15,7 @@
 //! - [`control`]: submit / stop / list / status by query name.
 //! - [`progress`]: Spark's progress JSON, reduced to what operators look at.
 //! - [`table`]: text tables for the CLI.
+//! - [`ui`]: the last run of a query that is no longer active, from the Spark UI.
 //! - [`reference`]: an independent Rust implementation of the same computation, for tests.
 //! - [`error`]: the library's error type.
 
@@ -28,6 +29,7 @@ pub mod rules;
 pub mod sql;
 pub mod strategy;
 pub mod table;
+pub mod ui;
 
 pub use error::Error;
 pub use strategy::Strategy;

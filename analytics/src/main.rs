@@ -81,6 +81,8 @@ enum Command {
     },
     /// A table of the active queries (or only NAME): status, input and processed rows/s,
     /// batch duration, watermark, state rows, rows dropped as late, bad records, last error.
+    /// For a NAME that is not active (stopped or failed), how its last run ended and its error,
+    /// from the Spark UI (--ui-url).
     Status { name: Option<String> },
     /// Names, ids and Spark UI links of the active queries.
     List,
@@ -211,6 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(match name {
                     Some(n) => {
                         println!("no active query named `{n}`");
+                        last_run(&ui, &n);
                         ExitCode::from(EXIT_NOT_FOUND)
                     }
                     None => {
@@ -245,6 +248,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints how the last run of a query that is no longer active ended, from the Spark UI.
+fn last_run(ui: &str, name: &str) {
+    match analytics::ui::completed_runs(ui, name) {
+        Ok(runs) => match runs.first() {
+            Some(r) => {
+                println!(
+                    "last run: {} (id {}, run {}, started {})",
+                    r.status, r.id, r.run_id, r.started
+                );
+                if !r.error.is_empty() {
+                    println!("last error: {}", r.error);
+                }
+                println!(
+                    "  Spark UI: {ui}/StreamingQuery/statistics/?id={}",
+                    r.run_id
+                );
+            }
+            None => println!("the Spark UI at {ui} shows no completed run of it either"),
+        },
+        Err(e) => println!("(no last run: {e})"),
+    }
 }
 
 /// Prints one line per new micro-batch until the query terminates.

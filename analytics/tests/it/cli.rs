@@ -1,7 +1,8 @@
-//! The `analytics` binary across processes: submit in one process; status, list, explain and
-//! stop from new ones; a resubmit resumes from the checkpoint. Measures the at-least-once
-//! overlap (signal ids emitted again after the restart). Also the exit codes for a missing
-//! server and an invalid strategy file.
+//! The `analytics` binary across processes: submit in one process; status, list, explain,
+//! watch and stop from new ones; a resubmit resumes from the checkpoint. Measures the
+//! at-least-once overlap (signal ids emitted again after the restart). Also: a query that
+//! fails reports its error to `watch` and, once gone, to `status`; the exit codes for a
+//! missing server and an invalid strategy file.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -269,4 +270,47 @@ fn exit_codes_say_what_is_wrong() {
         assert!(out.contains(cmd), "{cmd} missing from --help: {out}");
     }
     assert!(Path::new(env!("CARGO_BIN_EXE_analytics")).exists());
+}
+
+#[test]
+fn a_failed_query_reports_its_error_to_watch_and_status() {
+    let _serial = support::serial();
+    let (trades_topic, _) = support::topics("failing");
+    // The sink topic does not exist (the stack does not auto-create topics): the first write
+    // fails, after 3 s instead of the producer's default minute.
+    let missing = common::testing::rand_topic("missing");
+    let mut strategy = support::strategy(&trades_topic, &missing);
+    strategy.rules.every_bar = true;
+    strategy
+        .sink
+        .options
+        .insert("kafka.max.block.ms".into(), "3000".into());
+    let name = strategy.query_name().to_string();
+    let t0: DateTime<Utc> = "2026-04-04T00:00:00Z".parse().unwrap();
+    support::produce_trades(&trades_topic, &trades(t0, 0..5));
+
+    let spark = support::spark();
+    analytics::control::submit(&spark, &strategy).expect("submit");
+    let _running = Running {
+        spark,
+        name: name.clone(),
+    };
+    let watched = command(&["watch", &name, "--interval-ms", "200"])
+        .output()
+        .expect("watch until the query fails");
+    let text = String::from_utf8_lossy(&watched.stdout);
+    assert_eq!(watched.status.code(), Some(1), "{text}");
+    assert!(text.contains("query terminated with an error"), "{text}");
+    assert!(
+        text.contains(&format!("Topic {missing} not present")),
+        "{text}"
+    );
+
+    let (code, out) = cli(&["status", &name]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("last run: FAILED"), "{out}");
+    assert!(
+        out.contains(&format!("last error: ")) && out.contains(&missing),
+        "{out}"
+    );
 }
