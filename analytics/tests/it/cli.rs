@@ -310,7 +310,7 @@ fn a_failed_query_reports_its_error_to_watch_and_status() {
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("last run: FAILED"), "{out}");
     assert!(
-        out.contains(&format!("last error: ")) && out.contains(&missing),
+        out.contains("last error: ") && out.contains(&missing),
         "{out}"
     );
 }
