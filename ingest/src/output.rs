@@ -2,13 +2,13 @@
 //!
 //! Sources hand records, a frame's worth at a time, to a [`Queue`] bounded in records and wait
 //! when it is full, so a slow or absent broker slows the sources down instead of dropping
-//! anything. One pump task moves records into librdkafka; when librdkafka's own queue is full (broker away) the pump waits and
-//! retries. Messages never time out inside librdkafka (`message.timeout.ms=0`); a record whose
-//! delivery report is an error anyway is counted and sent again, unless Kafka rejected it for
-//! good (invalid timestamp, too large): that one goes to the dead-letter topic, or is counted
-//! and logged as an error when there is none. On shutdown the pump drains
-//! the channel and flushes until everything is acknowledged, or gives up after the flush
-//! timeout and says how many records were not delivered.
+//! anything. One pump task moves records into librdkafka; when librdkafka's own queue is full
+//! (broker away) the pump waits and retries. Messages never time out inside librdkafka
+//! (`message.timeout.ms=0`); a record whose delivery report is an error anyway is counted and
+//! sent again, unless Kafka rejected it for good (invalid timestamp, too large): that one goes
+//! to the dead-letter topic, or is counted and logged as an error when there is none. On
+//! shutdown the pump drains the queue and flushes until everything is acknowledged, or gives
+//! up after the flush timeout and says how many records were not delivered.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
