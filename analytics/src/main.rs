@@ -59,7 +59,8 @@ enum Command {
     /// the same name that is already running is reported, not duplicated; a query restarted
     /// after a stop resumes from its checkpoint.
     Submit {
-        /// Strategy file (TOML); repeat to submit several strategies, each its own query.
+        /// Strategy file (TOML); repeat (or comma-separate in ANALYTICS_CONFIG) to submit
+        /// several strategies, each its own query.
         #[arg(
             long = "config",
             short = 'c',
@@ -94,8 +95,9 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         interval_ms: u64,
     },
-    /// Print the plan Spark will run for a strategy: the SQL steps, then Spark's parsed,
-    /// analyzed, optimized and physical plans. Starts nothing.
+    /// Print the plan Spark will run for a strategy: the SQL steps, then Spark's parsed and
+    /// analyzed plans, and, when the strategy's query is running, its optimized and physical
+    /// plans. Starts nothing.
     Explain {
         /// Strategy file (TOML); built-in defaults without it.
         #[arg(long = "config", short = 'c', env = "ANALYTICS_CONFIG")]
