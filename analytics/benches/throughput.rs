@@ -12,8 +12,9 @@
 //!
 //! Settings (environment): BENCH_RATES (trades/s, comma-separated; default
 //! 25000,50000,100000), BENCH_STEP_S (seconds per rate; 40), BENCH_SYMBOLS (20), BENCH_BAR_S
-//! (bar length; 5), BENCH_LOOKBACK (L; 100), BENCH_TRIGGER_MS (5000), BENCH_DUMP (a file to
-//! write the raw progress JSON to), plus SPARK_REMOTE and KAFKA_BROKERS.
+//! (bar length; 5), BENCH_LOOKBACK (L; 100), BENCH_TRIGGER_MS (5000), BENCH_PARTITIONS (shuffle
+//! partitions; 0 = the server's), BENCH_DUMP (a file to write the raw progress JSON to), plus
+//! SPARK_REMOTE and KAFKA_BROKERS.
 //! Run: `cargo bench -p analytics --bench throughput`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -162,6 +163,7 @@ fn main() -> anyhow::Result<()> {
     strategy.bars.lookback = env("BENCH_LOOKBACK", 100);
     strategy.rules.every_bar = true;
     strategy.query.trigger_interval_ms = env("BENCH_TRIGGER_MS", 5000);
+    strategy.query.shuffle_partitions = env("BENCH_PARTITIONS", 0);
     let trigger_ms = strategy.query.trigger_interval_ms;
     strategy.query.checkpoint_location = std::env::temp_dir()
         .join("tradesignal-bench")
@@ -178,8 +180,14 @@ fn main() -> anyhow::Result<()> {
     control::submit(&spark, &strategy)?;
     let name = strategy.query_name().to_string();
     println!(
-        "query `{name}`: {n_symbols} symbols, {} s bars, L = {}, trigger {trigger_ms} ms, every bar",
-        strategy.bars.interval_s, strategy.bars.lookback
+        "query `{name}`: {n_symbols} symbols, {} s bars, L = {}, trigger {trigger_ms} ms, \
+         shuffle partitions {}, every bar",
+        strategy.bars.interval_s,
+        strategy.bars.lookback,
+        match strategy.query.shuffle_partitions {
+            0 => "(server's)".to_string(),
+            n => n.to_string(),
+        }
     );
 
     let stop = Arc::new(AtomicBool::new(false));
