@@ -122,6 +122,17 @@ async fn kafka_stopped_for_20_s_loses_and_repeats_nothing() {
     wait_for(Duration::from_secs(30), || produced.get() >= 1000)
         .await
         .expect("nothing produced before the outage");
+    // Sample the queue depth through the outage: it must reach the bound (backpressure).
+    let depth = running.metrics.queue_depth.clone();
+    let sampler = tokio::spawn(async move {
+        loop {
+            let now = depth.get();
+            if now >= 1000 {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
     let k = kafka.clone();
     tokio::task::spawn_blocking(move || {
         k.stack(&["stop", "kafka"]);
@@ -132,7 +143,10 @@ async fn kafka_stopped_for_20_s_loses_and_repeats_nothing() {
     })
     .await
     .unwrap();
-    let depth_during = running.metrics.queue_depth.get();
+    let full_depth = tokio::time::timeout(Duration::from_secs(1), sampler)
+        .await
+        .expect("the queue never filled during the outage: no backpressure")
+        .unwrap();
 
     wait_for(Duration::from_secs(90), || exchange.market_closed())
         .await
@@ -148,7 +162,7 @@ async fn kafka_stopped_for_20_s_loses_and_repeats_nothing() {
         "the outage was not even noticed"
     );
     eprintln!(
-        "queue depth at restart {depth_during}, kafka errors {}",
+        "queue depth reached {full_depth}, kafka errors {}",
         metrics.kafka_errors.get()
     );
 
