@@ -24,16 +24,18 @@ struct PrivateKafka {
     controller_port: u16,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two distinct free ports (both held while choosing, so they differ).
+fn free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
 }
 
 impl PrivateKafka {
-    fn stack(&self, args: &[&str]) {
+    fn try_stack(&self, args: &[&str]) -> Result<(), String> {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spark/stack");
         let out = Command::new(&script)
             .args(args)
@@ -41,27 +43,44 @@ impl PrivateKafka {
             .env("KAFKA_PORT", self.port.to_string())
             .env("KAFKA_CONTROLLER_PORT", self.controller_port.to_string())
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
             "`spark/stack {}` for the private broker failed (provision the stack first with \
              `spark/stack up`):\n{}\n{}",
             args.join(" "),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
-        );
+        ))
     }
 
+    fn stack(&self, args: &[&str]) {
+        self.try_stack(args).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Starts a broker; a second attempt on fresh ports covers a port taken meanwhile.
     fn start() -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("ingest-outage-{:016x}", rand::random::<u64>()));
-        let k = PrivateKafka {
-            dir,
-            port: free_port(),
-            controller_port: free_port(),
-        };
-        k.stack(&["up", "kafka"]);
-        k
+        let mut failures = Vec::new();
+        for _ in 0..2 {
+            let (port, controller_port) = free_ports();
+            let dir =
+                std::env::temp_dir().join(format!("ingest-outage-{:016x}", rand::random::<u64>()));
+            let k = PrivateKafka {
+                dir,
+                port,
+                controller_port,
+            };
+            match k.try_stack(&["up", "kafka"]) {
+                Ok(()) => return k,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!(
+            "cannot start a private Kafka broker:\n{}",
+            failures.join("\n")
+        );
     }
 
     fn brokers(&self) -> String {
@@ -71,7 +90,9 @@ impl PrivateKafka {
 
 impl Drop for PrivateKafka {
     fn drop(&mut self) {
-        self.stack(&["stop", "kafka"]);
+        if let Err(e) = self.try_stack(&["stop", "kafka"]) {
+            eprintln!("{e}");
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
