@@ -81,11 +81,20 @@ async fn check(config: Config) -> anyhow::Result<()> {
             Err(e) => println!("kafka: topic {topic}: not available ({e}); it is created on first write if the broker allows"),
         }
     }
-    if let Source::Kraken(k) = &config.source {
-        ingest::kraken::client::probe(&k.url, k.connect_timeout)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        println!("exchange: {} reachable", k.url);
+    match &config.source {
+        Source::Kraken(k) => {
+            ingest::kraken::client::probe(&k.url, k.connect_timeout)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!("exchange: {} reachable", k.url);
+        }
+        Source::Replay(r) => {
+            tokio::fs::File::open(&r.file)
+                .await
+                .with_context(|| format!("cannot read {}", r.file.display()))?;
+            println!("replay: {} readable", r.file.display());
+        }
+        Source::Simulate(_) => {}
     }
     println!("check passed");
     Ok(())
