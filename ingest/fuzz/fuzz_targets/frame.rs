@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
             let json = trade.to_json();
             let back: common::records::Trade =
                 serde_json::from_str(&json).expect("our own JSON reads back");
-            assert_eq!((back.trade_id, &back.symbol), (trade.trade_id, &trade.symbol));
+            assert_eq!(
+                (back.trade_id, &back.symbol),
+                (trade.trade_id, &trade.symbol)
+            );
         }
     }
 });
