@@ -23,10 +23,9 @@ use analytics::{control, Strategy};
 use common::metrics::Registry;
 use common::shutdown::{self, ShutdownTrigger};
 use common::testing;
+use ingest::cli::{IngestArgs, KrakenArgs};
 use ingest::exchange::{Exchange, ExchangeConfig};
-use ingest::kraken::client::KrakenConfig;
 use ingest::metrics::Metrics as IngestMetrics;
-use ingest::output::{OutputConfig, Topics};
 use sink::forward::{ForwardConfig, Forwarder};
 use sink::receive::{Arrival, ReceiveConfig, Received, Receiver};
 use spark_connect::SparkSession;
@@ -239,37 +238,31 @@ impl Pipeline {
     }
 
     fn start_ingest(&mut self, exchange: &ExchangeConfig) {
-        let config = ingest::Config {
-            source: ingest::Source::Kraken(KrakenConfig {
-                url: self.exchange.url(),
-                symbols: exchange.symbols.clone(),
-                idle_timeout: Duration::from_secs(3),
-                ping_interval: Duration::from_secs(5),
-                connect_timeout: Duration::from_secs(5),
-                backoff_initial: Duration::from_millis(100),
-                backoff_max: Duration::from_secs(1),
-                record: None,
-                resume_lookback: 10_000,
-            }),
-            output: OutputConfig {
-                kafka: common::kafka::KafkaArgs {
-                    brokers: testing::brokers(),
-                    options: Vec::new(),
-                },
-                topics: Topics {
-                    trades: self.trades_topic.clone(),
-                    ticker: None,
-                    dead_letter: None,
-                },
-                queue_capacity: 100_000,
-                linger_ms: 5,
-                batch_bytes: 1_000_000,
-                compression: "lz4".into(),
-                flush_timeout: Duration::from_secs(60),
-            },
-            metrics_addr: None,
-            metrics_log_interval: Duration::from_secs(3600),
-        };
+        let url = self.exchange.url();
+        let symbols = exchange.symbols.join(",");
+        let brokers = testing::brokers();
+        let args: KrakenArgs = parse_args(&[
+            "--url",
+            &url,
+            "--symbols",
+            &symbols,
+            "--brokers",
+            &brokers,
+            "--topic",
+            &self.trades_topic,
+            "--idle-timeout-s",
+            "3",
+            "--backoff-initial-ms",
+            "100",
+            "--backoff-max-ms",
+            "1000",
+            "--metrics-log-interval-s",
+            "3600",
+        ]);
+        let config = IngestArgs::Kraken(&args)
+            .into_config()
+            .unwrap_or_else(|e| panic!("ingest settings: {e:?}"))
+            .config;
         let metrics = self.ingest_metrics.clone();
         let (stop, shutdown) = shutdown::channel();
         let task = self.rt.spawn(async move {
