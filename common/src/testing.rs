@@ -71,6 +71,21 @@ fn partition_count(brokers: &str, topic: &str) -> Option<usize> {
         .map(|t| t.partitions().len())
 }
 
+/// A command's settings parsed from `args` (flags only, no program name) through its real clap
+/// definition, as the binary would parse them: tests then run exactly what users configure.
+/// Panics with clap's message when the flags do not parse.
+pub fn parse_args<T: clap::Args>(args: &[&str]) -> T {
+    #[derive(clap::Parser)]
+    struct Cli<T: clap::Args> {
+        #[command(flatten)]
+        inner: T,
+    }
+    let argv = std::iter::once("test").chain(args.iter().copied());
+    <Cli<T> as clap::Parser>::try_parse_from(argv)
+        .unwrap_or_else(|e| panic!("test arguments: {e}"))
+        .inner
+}
+
 /// Polls `condition` every 100 ms until it holds; `Err(())` after `timeout`.
 pub async fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> Result<(), ()> {
     let deadline = Instant::now() + timeout;

@@ -22,7 +22,7 @@ use analytics::connect::Connection;
 use analytics::{control, Strategy};
 use common::metrics::Registry;
 use common::shutdown::{self, ShutdownTrigger};
-use common::testing;
+use common::testing::{self, parse_args};
 use ingest::cli::{IngestArgs, KrakenArgs};
 use ingest::exchange::{Exchange, ExchangeConfig};
 use ingest::metrics::Metrics as IngestMetrics;
@@ -333,17 +333,4 @@ impl<T> Service<T> {
             eprintln!("a pipeline service did not stop within 60 s");
         }
     }
-}
-
-/// Parses clap arguments into a flattened `Args` struct, as the binaries do.
-pub fn parse_args<T: clap::Args>(args: &[&str]) -> T {
-    #[derive(clap::Parser)]
-    struct Cli<T: clap::Args> {
-        #[command(flatten)]
-        inner: T,
-    }
-    let argv = std::iter::once("e2e").chain(args.iter().copied());
-    <Cli<T> as clap::Parser>::try_parse_from(argv)
-        .unwrap_or_else(|e| panic!("e2e arguments: {e}"))
-        .inner
 }

@@ -20,7 +20,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use clap::Parser;
 use common::shutdown;
 use common::testing::{create_topic, rand_topic};
 use common::{Action, Signal};
@@ -112,16 +111,10 @@ fn send(
 }
 
 fn forward_config(topic: &str, endpoint: std::net::SocketAddr, ack: bool) -> ForwardConfig {
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        config: ForwardConfig,
-    }
     let group = format!("bench-{:08x}", rand::random::<u32>());
     let endpoint = endpoint.to_string();
     let brokers = common::testing::brokers();
     let mut args = vec![
-        "sink",
         "--brokers",
         &brokers,
         "--topic",
@@ -136,7 +129,7 @@ fn forward_config(topic: &str, endpoint: std::net::SocketAddr, ack: bool) -> For
     if ack {
         args.push("--ack");
     }
-    Cli::parse_from(args).config
+    common::testing::parse_args(&args)
 }
 
 /// Reads `count` records produced from now on (or for 60 s at most) and returns, for each, the

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use clap::Parser;
 use common::shutdown::{self, ShutdownTrigger};
 use common::{Action, Signal};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -119,15 +118,9 @@ pub fn forward_config(
     endpoint: SocketAddr,
     extra: &[&str],
 ) -> ForwardConfig {
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        config: ForwardConfig,
-    }
     let endpoint = endpoint.to_string();
     let brokers = common::testing::brokers();
     let mut args = vec![
-        "sink",
         "--brokers",
         &brokers,
         "--topic",
@@ -146,9 +139,7 @@ pub fn forward_config(
         "500",
     ];
     args.extend_from_slice(extra);
-    Cli::try_parse_from(args)
-        .expect("test arguments parse")
-        .config
+    common::testing::parse_args(&args)
 }
 
 /// A forwarder running in this process until its trigger fires.
