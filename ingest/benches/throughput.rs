@@ -35,21 +35,18 @@ fn symbols() -> Vec<String> {
 }
 
 fn output(topic: &str) -> OutputConfig {
+    let kafka = common::kafka::KafkaArgs {
+        brokers: brokers(),
+        options: Vec::new(),
+    };
+    let topics = Topics {
+        trades: topic.to_string(),
+        ticker: None,
+        dead_letter: None,
+    };
     OutputConfig {
-        kafka: common::kafka::KafkaArgs {
-            brokers: brokers(),
-            options: Vec::new(),
-        },
-        topics: Topics {
-            trades: topic.to_string(),
-            ticker: None,
-            dead_letter: None,
-        },
-        queue_capacity: 100_000,
-        linger_ms: 5,
-        batch_bytes: 1_000_000,
-        compression: "lz4".into(),
         flush_timeout: Duration::from_secs(60),
+        ..OutputConfig::new(kafka, topics)
     }
 }
 

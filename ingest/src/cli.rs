@@ -13,7 +13,7 @@ use common::kafka::KafkaArgs;
 
 use crate::exchange::ExchangeConfig;
 use crate::kraken::client::KrakenConfig;
-use crate::output::{OutputConfig, Topics, COMPRESSIONS, OWNED_OPTIONS};
+use crate::output::{self, OutputConfig, Topics, COMPRESSIONS, OWNED_OPTIONS};
 use crate::pace::Speed;
 use crate::replay::ReplayConfig;
 use crate::simulate::SimulateConfig;
@@ -64,23 +64,23 @@ pub struct OutputArgs {
 
     /// Records held between the source and Kafka before the source waits (backpressure).
     /// librdkafka's queue gets the same bound, so up to about twice this is in memory.
-    #[arg(long, env = "INGEST_QUEUE_CAPACITY", default_value_t = 100_000)]
+    #[arg(long, env = "INGEST_QUEUE_CAPACITY", default_value_t = output::DEFAULT_QUEUE_CAPACITY)]
     pub queue_capacity: usize,
 
     /// How long the producer waits to fill a batch (librdkafka `linger.ms`).
-    #[arg(long, env = "INGEST_LINGER_MS", default_value_t = 5)]
+    #[arg(long, env = "INGEST_LINGER_MS", default_value_t = output::DEFAULT_LINGER_MS)]
     pub linger_ms: u64,
 
     /// Largest batch per partition in bytes (librdkafka `batch.size`).
-    #[arg(long, env = "INGEST_BATCH_BYTES", default_value_t = 1_000_000)]
+    #[arg(long, env = "INGEST_BATCH_BYTES", default_value_t = output::DEFAULT_BATCH_BYTES)]
     pub batch_bytes: usize,
 
     /// Batch compression: none, gzip, snappy, lz4 or zstd.
-    #[arg(long, env = "INGEST_COMPRESSION", default_value = "lz4")]
+    #[arg(long, env = "INGEST_COMPRESSION", default_value = output::DEFAULT_COMPRESSION)]
     pub compression: String,
 
     /// On Ctrl-C/SIGTERM, how long to keep flushing before giving up (exit code 1).
-    #[arg(long, env = "INGEST_FLUSH_TIMEOUT_S", default_value_t = 30)]
+    #[arg(long, env = "INGEST_FLUSH_TIMEOUT_S", default_value_t = output::DEFAULT_FLUSH_TIMEOUT_S)]
     pub flush_timeout_s: u64,
 
     /// Serve Prometheus metrics on this address, e.g. `127.0.0.1:9101`.

@@ -124,6 +124,29 @@ pub struct OutputConfig {
     pub flush_timeout: Duration,
 }
 
+/// Defaults of the producer settings, shared by the CLI flags and [`OutputConfig::new`].
+pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
+pub const DEFAULT_LINGER_MS: u64 = 5;
+pub const DEFAULT_BATCH_BYTES: usize = 1_000_000;
+pub const DEFAULT_COMPRESSION: &str = "lz4";
+pub const DEFAULT_FLUSH_TIMEOUT_S: u64 = 30;
+
+impl OutputConfig {
+    /// Settings for `topics` on `kafka` with every tuning knob at its default (what the CLI
+    /// gives without flags), for tests, benchmarks and library users.
+    pub fn new(kafka: KafkaArgs, topics: Topics) -> Self {
+        Self {
+            kafka,
+            topics,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            linger_ms: DEFAULT_LINGER_MS,
+            batch_bytes: DEFAULT_BATCH_BYTES,
+            compression: DEFAULT_COMPRESSION.to_string(),
+            flush_timeout: Duration::from_secs(DEFAULT_FLUSH_TIMEOUT_S),
+        }
+    }
+}
+
 /// librdkafka settings the service owns, and why; `--kafka-option` may not override them.
 pub const OWNED_OPTIONS: &[(&str, &str)] = &[
     ("enable.idempotence", "no duplicates on producer retries"),

@@ -20,22 +20,17 @@ use tokio::task::JoinHandle;
 pub fn config(source: Source, brokers: &str, topic: &str) -> Config {
     Config {
         source,
-        output: OutputConfig {
-            kafka: KafkaArgs {
+        output: OutputConfig::new(
+            KafkaArgs {
                 brokers: brokers.to_string(),
                 options: Vec::new(),
             },
-            topics: Topics {
+            Topics {
                 trades: topic.to_string(),
                 ticker: None,
                 dead_letter: None,
             },
-            queue_capacity: 100_000,
-            linger_ms: 5,
-            batch_bytes: 1_000_000,
-            compression: "lz4".into(),
-            flush_timeout: Duration::from_secs(30),
-        },
+        ),
         metrics_addr: None,
         metrics_log_interval: Duration::from_secs(5),
     }
