@@ -55,8 +55,7 @@ pub struct Pipeline {
     pub connection: Connection,
     pub spark: SparkSession,
     pub exchange: Exchange,
-    pub ingest_metrics: IngestMetrics,
-    pub forwarder_metrics: Registry,
+    ingest_metrics: IngestMetrics,
     options_ack: bool,
     receiver_addr: SocketAddr,
     /// Every receiver this run had (a restarted receiver is a new one on the same address).
@@ -129,7 +128,6 @@ impl Pipeline {
             spark,
             exchange,
             ingest_metrics: IngestMetrics::new(Registry::new("ingest")),
-            forwarder_metrics: Registry::new("sink"),
             options_ack: options.ack,
             receiver_addr: "127.0.0.1:0".parse().unwrap(),
             receivers: Vec::new(),
@@ -229,7 +227,6 @@ impl Pipeline {
         // The consumer spawns onto the current runtime as it is made.
         let _in_runtime = self.rt.enter();
         let forwarder = Forwarder::new(config).expect("forwarder settings");
-        self.forwarder_metrics = forwarder.metrics();
         let (stop, shutdown) = shutdown::channel();
         let task = self.rt.spawn(async move {
             forwarder.run(shutdown).await.expect("forwarder run");
