@@ -1,6 +1,6 @@
 //! Throughput and latency of a strategy query on the running stack (`spark/stack up`).
 //!
-//! Produces trades (common::Trade JSON, event time = now) into a fresh topic at a ladder of
+//! Produces trades (contract::Trade JSON, event time = now) into a fresh topic at a ladder of
 //! rates, each for a fixed time, with the query running on the cluster. For each rate it
 //! prints the micro-batch durations, input and processed rows/s and the backlog, and whether
 //! the query kept up (90% of batches shorter than the trigger, backlog under two triggers'
@@ -26,7 +26,7 @@ use analytics::control;
 use analytics::progress::BatchProgress;
 use analytics::Strategy;
 use chrono::{DateTime, Utc};
-use common::{testing, Side, Signal, Trade};
+use contract::{Side, Signal, Trade};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -108,7 +108,7 @@ type Sample = (String, i64, i64);
 /// Reads signals as they arrive.
 fn collect_latencies(topic: String, stop: Arc<AtomicBool>, out: Arc<Mutex<Vec<Sample>>>) {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", testing::brokers())
+        .set("bootstrap.servers", testkit::brokers())
         .set("group.id", format!("bench-{}", uuid::Uuid::new_v4()))
         .set("enable.auto.commit", "false")
         .create()
@@ -142,18 +142,18 @@ fn main() -> anyhow::Result<()> {
     let symbols: Vec<String> = (0..n_symbols).map(|i| format!("S{i:03}/USD")).collect();
 
     let rt = tokio::runtime::Runtime::new()?;
-    let trades_topic = testing::rand_topic("bench-trades");
-    let signals_topic = testing::rand_topic("bench-signals");
+    let trades_topic = testkit::rand_topic("bench-trades");
+    let signals_topic = testkit::rand_topic("bench-signals");
     rt.block_on(async {
-        testing::create_topic(&trades_topic, 4).await;
-        testing::create_topic(&signals_topic, 1).await;
+        testkit::create_topic(&trades_topic, 4).await;
+        testkit::create_topic(&signals_topic, 1).await;
     });
 
     let mut strategy = Strategy {
         name: trades_topic.replace("-trades-", "-"),
         ..Strategy::default()
     };
-    strategy.source.brokers = testing::brokers();
+    strategy.source.brokers = testkit::brokers();
     strategy.source.topic = trades_topic.clone();
     strategy.source.starting_offsets = "earliest".into();
     strategy.source.max_offsets_per_trigger = 0;
@@ -197,7 +197,7 @@ fn main() -> anyhow::Result<()> {
         std::thread::spawn(move || collect_latencies(topic, stop, samples))
     };
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", testing::brokers())
+        .set("bootstrap.servers", testkit::brokers())
         .set("linger.ms", "20")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "1000000")

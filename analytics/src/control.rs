@@ -36,11 +36,7 @@ impl QueryInfo {
 
     /// The query's page in the Structured Streaming tab of the Spark UI at `ui`.
     pub fn ui_url(&self, ui: &str) -> String {
-        format!(
-            "{}/StreamingQuery/statistics/?id={}",
-            ui.trim_end_matches('/'),
-            self.run_id
-        )
+        crate::ui::statistics_page(ui, &self.run_id)
     }
 }
 
@@ -127,6 +123,13 @@ pub fn stop(spark: &SparkSession, name: &str, drain: Duration) -> Result<Stopped
     Ok(Stopped::Stopped(QueryInfo::of(&q)))
 }
 
+/// The plan of the strategy's query (see [`query::explain`]), with the physical plan of its
+/// running query when there is one.
+pub fn explain(spark: &SparkSession, strategy: &Strategy) -> Result<String, Error> {
+    let running = find(spark, strategy.query_name())?;
+    query::explain(spark, strategy, running.as_ref())
+}
+
 /// The report of one query.
 pub fn report(q: &StreamingQuery) -> Result<Report, Error> {
     let name = q.name().unwrap_or_default().to_string();
@@ -161,6 +164,37 @@ pub fn status(spark: &SparkSession, name: Option<&str>) -> Result<Vec<Report>, E
     }
     out.sort_by(|a, b| a.info.name.cmp(&b.info.name));
     Ok(out)
+}
+
+/// How a watched query ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchEnd {
+    Stopped,
+    Failed(String),
+}
+
+/// Calls `on_batch` once for each new micro-batch of `q`, polling every `interval`, until the
+/// query terminates. Blocks (like every call here).
+pub fn watch(
+    q: &StreamingQuery,
+    interval: Duration,
+    mut on_batch: impl FnMut(&BatchProgress),
+) -> Result<WatchEnd, Error> {
+    let mut seen = -1;
+    loop {
+        let report = report(q)?;
+        if let Some(b) = report.last.as_ref().filter(|b| b.batch_id > seen) {
+            seen = b.batch_id;
+            on_batch(b);
+        }
+        if !report.active {
+            return Ok(match report.error {
+                Some(e) => WatchEnd::Failed(e),
+                None => WatchEnd::Stopped,
+            });
+        }
+        std::thread::sleep(interval);
+    }
 }
 
 #[cfg(test)]

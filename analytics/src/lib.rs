@@ -7,14 +7,16 @@
 //! query by name from any process.
 //!
 //! ## Layout
-//! - [`strategy`]: the strategy file, its defaults and validation.
+//! - [`strategy`]: the strategy file, its defaults, `--set` overrides and validation; no
+//!   two strategies of one query name.
 //! - [`rules`]: what each rule compares, defined once for the SQL and the reference.
 //! - [`sql`]: the query as Spark SQL steps (indicators as higher-order functions).
 //! - [`query`]: the steps as a DataFrame with the Kafka source and sink; start, explain.
+//!   Knows nothing of names or sessions; [`control`] builds on it, never the other way round.
 //! - [`connect`]: the shared Spark Connect session and the reachability check.
-//! - [`control`]: submit / stop / list / status by query name.
+//! - [`control`]: submit / stop / list / status / watch / explain by query name.
 //! - [`progress`]: Spark's progress JSON, reduced to what operators look at.
-//! - [`table`]: text tables for the CLI.
+//! - [`text`]: everything the CLI prints (tables, watch lines, what submit and stop did).
 //! - [`ui`]: the last run of a query that is no longer active, from the Spark UI.
 //! - [`reference`]: an independent Rust implementation of the same computation, for tests.
 //! - [`error`]: the library's error type.
@@ -28,7 +30,7 @@ pub mod reference;
 pub mod rules;
 pub mod sql;
 pub mod strategy;
-pub mod table;
+pub mod text;
 pub mod ui;
 
 pub use error::Error;

@@ -108,8 +108,13 @@ pub fn start(spark: &SparkSession, s: &Strategy) -> Result<StreamingQuery, Error
 
 /// The plan Spark will run for the strategy: the SQL steps, then Spark's parsed and analyzed
 /// plans of the streaming DataFrame. Spark optimizes and plans a streaming query physically
-/// only when it starts; when a query of this name is running, its physical plan is appended.
-pub fn explain(spark: &SparkSession, s: &Strategy) -> Result<String, Error> {
+/// only when it starts; when `running` (the strategy's active query) is given, its physical
+/// plan is appended.
+pub fn explain(
+    spark: &SparkSession,
+    s: &Strategy,
+    running: Option<&StreamingQuery>,
+) -> Result<String, Error> {
     configure_session(spark, s)?;
     let view = format!("explain_{}", s.query_name().replace('-', "_"));
     dataframe(spark, s)
@@ -138,7 +143,7 @@ pub fn explain(spark: &SparkSession, s: &Strategy) -> Result<String, Error> {
         "== Steps (Spark SQL) ==\n{}\n{logical}\n",
         sql::describe(&sql::steps(s))
     );
-    match crate::control::find(spark, s.query_name())? {
+    match running {
         Some(q) => {
             let physical = q
                 .explain(true)

@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use common::records::Indicators;
-use common::{Action, Signal, Trade};
+use contract::records::Indicators;
+use contract::{Action, Signal, Trade};
 
 use crate::rules::{self, Crossing, Direction, Line, Series, Tolerance, TIE};
 use crate::strategy::{IndicatorParams, Strategy};
@@ -458,7 +458,7 @@ mod tests {
             trade_id: id,
             price,
             qty: 1.0,
-            side: common::Side::Buy,
+            side: contract::Side::Buy,
             ord_type: "market".into(),
             ts,
             recv_ts: ts,

@@ -6,7 +6,7 @@
 //! indicator a rule compares or which way it fires; what they compute independently is the
 //! indicators themselves.
 
-use common::Action;
+use contract::Action;
 
 use crate::strategy::{IndicatorParams, Rule};
 

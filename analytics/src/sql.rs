@@ -12,7 +12,7 @@
 //! the window (`closes`) and to the same window without its last bar (`closes_prev`): a
 //! crossing compares the last bar with the one before, both computed inside one window.
 
-use common::records::TRADE_SPARK_SCHEMA;
+use contract::records::TRADE_SPARK_SCHEMA;
 
 use crate::rules::{self, Crossing, Direction, Line, Series, Tolerance, TIE};
 use crate::strategy::{IndicatorParams, Strategy};
@@ -210,7 +210,7 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
     let json = format!("to_json({})", signal_struct(&s.name));
     out.push(if s.rules.every_bar {
         d(
-            "every bar: the signal as common::Signal JSON, keyed by symbol",
+            "every bar: the signal as contract::Signal JSON, keyed by symbol",
             Step::Select(vec!["symbol AS key".into(), format!("{json} AS value")]),
         )
     } else {
@@ -219,7 +219,7 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
         // (measured: 4x the folds, ~12 s instead of <1 s per batch). A generator is not
         // rewritten that way.
         d(
-            "signals only (bars where a rule fired): the signal as common::Signal JSON, keyed \
+            "signals only (bars where a rule fired): the signal as contract::Signal JSON, keyed \
              by symbol",
             Step::Select(vec![
                 "symbol AS key".into(),
@@ -233,7 +233,7 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
 /// Trade fields the query reads.
 const USED_FIELDS: [&str; 5] = ["symbol", "trade_id", "price", "qty", "ts"];
 
-/// The part of `common::TRADE_SPARK_SCHEMA` the query reads: the JSON parser then skips the
+/// The part of `contract::TRADE_SPARK_SCHEMA` the query reads: the JSON parser then skips the
 /// other fields instead of converting them (`recv_ts` is a second timestamp to parse per row).
 fn parsed_schema() -> String {
     TRADE_SPARK_SCHEMA
@@ -364,7 +364,7 @@ fn base_indicators(a: &str, p: &IndicatorParams) -> String {
     )
 }
 
-/// Second pass: the indicator record (field names of `common::Indicators`), Bollinger bands
+/// Second pass: the indicator record (field names of `contract::Indicators`), Bollinger bands
 /// from the mean of the first pass and the two-pass population standard deviation.
 fn indicators(a: &str, base: &str, p: &IndicatorParams) -> String {
     let bp = p.bb_period;
@@ -444,7 +444,7 @@ fn reasons(crossings: &[Crossing]) -> String {
 
 /// BUY or SELL when the fired reasons agree, else HOLD (see [`rules::combine`]).
 fn action(crossings: &[Crossing]) -> String {
-    let any = |a: common::Action| {
+    let any = |a: contract::Action| {
         let fired: Vec<String> = crossings
             .iter()
             .filter(|c| c.action == a)
@@ -456,7 +456,7 @@ fn action(crossings: &[Crossing]) -> String {
             format!("({})", fired.join(" OR "))
         }
     };
-    let (buy, sell) = (any(common::Action::Buy), any(common::Action::Sell));
+    let (buy, sell) = (any(contract::Action::Buy), any(contract::Action::Sell));
     format!(
         "CASE WHEN {buy} AND NOT {sell} THEN 'BUY' WHEN {sell} AND NOT {buy} THEN 'SELL' \
          ELSE 'HOLD' END"
@@ -468,7 +468,7 @@ fn rfc3339_millis(ts: &str) -> String {
     format!("concat(date_format({ts}, 'yyyy-MM-dd'), 'T', date_format({ts}, 'HH:mm:ss.SSS'), 'Z')")
 }
 
-/// The `common::Signal` record.
+/// The `contract::Signal` record.
 fn signal_struct(strategy: &str) -> String {
     let end = rfc3339_millis("bar.bar_end");
     format!(

@@ -47,7 +47,7 @@ pub struct Strategy {
 pub struct Source {
     /// Kafka bootstrap servers as seen from the Spark executors.
     pub brokers: String,
-    /// Topic of `common::Trade` JSON values.
+    /// Topic of `contract::Trade` JSON values.
     pub topic: String,
     /// Where a query without a checkpoint starts: `earliest`, `latest`, or Spark's JSON form
     /// (`{"topic":{"0":42}}`). Ignored on resume: the checkpoint knows where it was.
@@ -140,7 +140,7 @@ pub enum Rule {
 pub struct Sink {
     /// Kafka bootstrap servers as seen from the Spark executors; empty = `source.brokers`.
     pub brokers: String,
-    /// Topic the `common::Signal` JSON goes to (key = symbol).
+    /// Topic the `contract::Signal` JSON goes to (key = symbol).
     pub topic: String,
     /// Extra Spark Kafka sink options (e.g. `"kafka.compression.type" = "lz4"`). Options the
     /// typed fields set are refused.
@@ -279,6 +279,93 @@ pub enum StrategyError {
         path: PathBuf,
         errors: Vec<FieldError>,
     },
+    /// A `--set KEY=VALUE` that cannot be applied.
+    #[error("--set {key}: {reason}")]
+    Override { key: String, reason: String },
+    /// Each strategy is its own query, found by name: two of one name would fight over it.
+    #[error(
+        "two strategies have the query name `{0}`; give one a different `name` or `query.name`"
+    )]
+    DuplicateQueryName(String),
+}
+
+/// Where a strategy comes from when no file is given: the built-in defaults.
+pub const BUILT_IN: &str = "(built-in defaults)";
+
+/// The strategies of `paths` (the built-in defaults when there is none), each with `overrides`
+/// applied. Their query names must differ.
+pub fn load_all(paths: &[PathBuf], overrides: &[Override]) -> Result<Vec<Strategy>, StrategyError> {
+    let strategies: Vec<Strategy> = if paths.is_empty() {
+        vec![Strategy::from_toml_with(
+            "",
+            Path::new(BUILT_IN),
+            overrides,
+        )?]
+    } else {
+        paths
+            .iter()
+            .map(|p| Strategy::load_with(p, overrides))
+            .collect::<Result<_, _>>()?
+    };
+    let mut names: Vec<&str> = strategies.iter().map(Strategy::query_name).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(StrategyError::DuplicateQueryName(w[0].to_string()));
+    }
+    Ok(strategies)
+}
+
+/// One `KEY=VALUE` override of a strategy field (`--set bars.interval_s=5`): KEY is the
+/// field's dotted path, VALUE a TOML value (`5`, `true`, `"x"`, `["a", "b"]`) or else taken as
+/// a plain string (`--set source.brokers=kafka:9092`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    pub key: String,
+    pub value: toml::Value,
+}
+
+impl std::str::FromStr for Override {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some((key, raw)) = s.split_once('=') else {
+            return Err(format!("expected KEY=VALUE, got `{s}`"));
+        };
+        let key = key.trim();
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(format!(
+                "`{key}` is not a dotted field path like bars.interval_s"
+            ));
+        }
+        let raw = raw.trim();
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+        Ok(Override {
+            key: key.to_string(),
+            value,
+        })
+    }
+}
+
+impl Override {
+    fn apply(&self, table: &mut toml::Table) -> Result<(), StrategyError> {
+        let mut parts: Vec<&str> = self.key.split('.').collect();
+        let last = parts.pop().expect("FromStr refuses an empty key");
+        let mut current = table;
+        for part in parts {
+            let next = current
+                .entry(part)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            current = next.as_table_mut().ok_or_else(|| StrategyError::Override {
+                key: self.key.clone(),
+                reason: format!("`{part}` is a value, not a section"),
+            })?;
+        }
+        current.insert(last.to_string(), self.value.clone());
+        Ok(())
+    }
 }
 
 fn join(errors: &[FieldError]) -> String {
@@ -305,10 +392,25 @@ const SINK_OWNED: &[&str] = &["kafka.bootstrap.servers", "topic", "checkpointLoc
 impl Strategy {
     /// Parses and validates TOML text; `path` is only used in messages.
     pub fn from_toml(text: &str, path: &Path) -> Result<Strategy, StrategyError> {
-        let strategy: Strategy = toml::from_str(text).map_err(|e| StrategyError::Parse {
+        Strategy::from_toml_with(text, path, &[])
+    }
+
+    /// [`Strategy::from_toml`] with `overrides` applied to the parsed file before it is read
+    /// as a strategy, so an override is checked exactly like the field in the file.
+    pub fn from_toml_with(
+        text: &str,
+        path: &Path,
+        overrides: &[Override],
+    ) -> Result<Strategy, StrategyError> {
+        let parse_error = |e: &dyn fmt::Display| StrategyError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
-        })?;
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_error(&e))?;
+        for o in overrides {
+            o.apply(&mut table)?;
+        }
+        let strategy: Strategy = table.try_into().map_err(|e| parse_error(&e))?;
         let errors = strategy.validate();
         if errors.is_empty() {
             Ok(strategy)
@@ -322,11 +424,16 @@ impl Strategy {
 
     /// Reads, parses and validates a strategy file.
     pub fn load(path: &Path) -> Result<Strategy, StrategyError> {
+        Strategy::load_with(path, &[])
+    }
+
+    /// [`Strategy::load`] with `overrides` applied.
+    pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Strategy, StrategyError> {
         let text = std::fs::read_to_string(path).map_err(|source| StrategyError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Strategy::from_toml(&text, path)
+        Strategy::from_toml_with(&text, path, overrides)
     }
 
     /// Every problem of this strategy, each naming its field; empty when it is usable.
@@ -734,5 +841,50 @@ mod tests {
             s.checkpoint_location(),
             "/tmp/tradesignal-checkpoints/default"
         );
+    }
+
+    #[test]
+    fn overrides_set_fields_and_are_validated_like_the_file() {
+        let set = |v: &[&str]| -> Vec<Override> { v.iter().map(|s| s.parse().unwrap()).collect() };
+        let s = Strategy::from_toml_with(
+            "name = \"x\"\n[bars]\nlookback = 40\n",
+            Path::new("f.toml"),
+            &set(&[
+                "bars.interval_s=5",
+                "source.brokers=kafka:9092",
+                "rules.enabled=[\"rsi\"]",
+            ]),
+        )
+        .unwrap();
+        assert_eq!((s.bars.interval_s, s.bars.lookback), (5, 40));
+        assert_eq!(s.source.brokers, "kafka:9092");
+        assert_eq!(s.rules.enabled, vec![Rule::Rsi]);
+
+        let typo = Strategy::from_toml_with("", Path::new("f.toml"), &set(&["bars.intervall_s=5"]));
+        assert!(typo.unwrap_err().to_string().contains("intervall_s"));
+        let invalid = Strategy::from_toml_with("", Path::new("f.toml"), &set(&["bars.lookback=0"]));
+        assert!(invalid.unwrap_err().to_string().contains("bars.lookback"));
+        let through =
+            Strategy::from_toml_with("name = \"x\"", Path::new("f.toml"), &set(&["name.x=1"]));
+        assert!(through.unwrap_err().to_string().contains("--set name.x"));
+        assert!("novalue".parse::<Override>().is_err());
+        assert!("a..b=1".parse::<Override>().is_err());
+    }
+
+    #[test]
+    fn strategies_of_one_query_name_are_refused() {
+        let dir = std::env::temp_dir().join(format!("strategy-dup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.toml"), dir.join("b.toml"));
+        std::fs::write(&a, "name = \"one\"\n").unwrap();
+        std::fs::write(&b, "name = \"two\"\n[query]\nname = \"one\"\n").unwrap();
+        let err = load_all(&[a.clone(), b], &[]).unwrap_err();
+        assert!(
+            matches!(err, StrategyError::DuplicateQueryName(ref n) if n == "one"),
+            "{err}"
+        );
+        assert_eq!(load_all(&[a], &[]).unwrap()[0].name, "one");
+        assert_eq!(load_all(&[], &[]).unwrap(), vec![Strategy::default()]);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -32,6 +32,15 @@ pub struct UiError {
     pub reason: String,
 }
 
+/// The statistics page of one run of a query, in the Structured Streaming tab of the UI at
+/// `base`.
+pub fn statistics_page(base: &str, run_id: &str) -> String {
+    format!(
+        "{}/StreamingQuery/statistics/?id={run_id}",
+        base.trim_end_matches('/')
+    )
+}
+
 /// Completed runs named `name`, most recent first, from the UI at `base` (plain http).
 pub fn completed_runs(base: &str, name: &str) -> Result<Vec<CompletedRun>, UiError> {
     let path =

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use analytics::reference;
 use chrono::{DateTime, Utc};
-use common::Trade;
+use contract::Trade;
 
 use crate::support::{self, Running};
 
@@ -278,7 +278,7 @@ fn a_failed_query_reports_its_error_to_watch_and_status() {
     let (trades_topic, _) = support::topics("failing");
     // The sink topic does not exist (the stack does not auto-create topics): the first write
     // fails, after 3 s instead of the producer's default minute.
-    let missing = common::testing::rand_topic("missing");
+    let missing = testkit::rand_topic("missing");
     let mut strategy = support::strategy(&trades_topic, &missing);
     strategy.rules.every_bar = true;
     strategy

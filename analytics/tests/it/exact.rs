@@ -15,7 +15,7 @@ use std::time::Duration;
 use analytics::reference;
 use analytics::strategy::Rule;
 use chrono::{DateTime, Utc};
-use common::{Signal, Trade};
+use contract::{Signal, Trade};
 
 use crate::support::{self, Running};
 

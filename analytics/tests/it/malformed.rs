@@ -90,7 +90,7 @@ fn bad_records_are_counted_and_the_query_keeps_running() {
         expected.len(),
         Duration::from_secs(180),
     );
-    let ids = |v: &[common::Signal]| {
+    let ids = |v: &[contract::Signal]| {
         let mut ids: Vec<String> = v.iter().map(|s| s.id.clone()).collect();
         ids.sort();
         ids

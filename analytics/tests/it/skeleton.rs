@@ -10,9 +10,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::records::TRADE_SPARK_SCHEMA;
-use common::testing;
-use common::{Side, Trade};
+use contract::records::TRADE_SPARK_SCHEMA;
+use contract::{Side, Trade};
 use spark_connect::functions::{col, expr};
 use spark_connect::session::SparkSession;
 use spark_connect::streaming::{StreamingQuery, Trigger};
@@ -49,11 +48,11 @@ impl Drop for StopOnDrop {
 #[test]
 fn trades_counted_per_symbol_and_window_through_kafka_and_spark() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let trades_topic = testing::rand_topic("skeleton-trades");
-    let counts_topic = testing::rand_topic("skeleton-counts");
+    let trades_topic = testkit::rand_topic("skeleton-trades");
+    let counts_topic = testkit::rand_topic("skeleton-counts");
     rt.block_on(async {
-        testing::create_topic(&trades_topic, 3).await;
-        testing::create_topic(&counts_topic, 1).await;
+        testkit::create_topic(&trades_topic, 3).await;
+        testkit::create_topic(&counts_topic, 1).await;
     });
 
     let mut records = vec![
@@ -73,7 +72,7 @@ fn trades_counted_per_symbol_and_window_through_kafka_and_spark() {
     records.push(trade("SOL/USD", 11, "2026-11-24T00:10:00Z"));
     // A record that is not a trade must be ignored, not crash the query.
     records.push(("BTC/USD".into(), "not json".into(), 0));
-    rt.block_on(testing::produce(&trades_topic, &records));
+    rt.block_on(testkit::produce(&trades_topic, &records));
 
     let remote = spark_remote();
     let spark = SparkSession::builder()
@@ -82,7 +81,7 @@ fn trades_counted_per_symbol_and_window_through_kafka_and_spark() {
         .unwrap_or_else(|e| {
             panic!("cannot reach Spark Connect at {remote} ({e}); start the stack with `spark/stack up`")
         });
-    let brokers = testing::brokers();
+    let brokers = testkit::brokers();
     let parsed = spark
         .read_stream()
         .format("kafka")
@@ -132,7 +131,7 @@ fn trades_counted_per_symbol_and_window_through_kafka_and_spark() {
     .map(|(s, w, n)| (s.to_string(), w.to_string(), n))
     .collect();
     let want = expected.len();
-    let out = rt.block_on(testing::consume_until(
+    let out = rt.block_on(testkit::consume_until(
         &counts_topic,
         Duration::from_secs(120),
         move |r| r.len() >= want,

@@ -9,8 +9,7 @@ use analytics::connect::Connection;
 use analytics::control;
 use analytics::Strategy;
 use chrono::{DateTime, Utc};
-use common::testing;
-use common::{Side, Signal, Trade};
+use contract::{Side, Signal, Trade};
 use spark_connect::SparkSession;
 
 /// The Connect server has two cores: queries of different tests run one after another.
@@ -64,11 +63,11 @@ impl Drop for Running {
 
 /// A fresh trades topic (3 partitions) and signals topic (1 partition).
 pub fn topics(test: &str) -> (String, String) {
-    let trades = testing::rand_topic(&format!("{test}-trades"));
-    let signals = testing::rand_topic(&format!("{test}-signals"));
+    let trades = testkit::rand_topic(&format!("{test}-trades"));
+    let signals = testkit::rand_topic(&format!("{test}-signals"));
     block(async {
-        testing::create_topic(&trades, 3).await;
-        testing::create_topic(&signals, 1).await;
+        testkit::create_topic(&trades, 3).await;
+        testkit::create_topic(&signals, 1).await;
     });
     (trades, signals)
 }
@@ -80,7 +79,7 @@ pub fn strategy(trades: &str, signals: &str) -> Strategy {
         name: signals.replace("-signals-", "-"),
         ..Strategy::default()
     };
-    s.source.brokers = testing::brokers();
+    s.source.brokers = testkit::brokers();
     s.source.topic = trades.into();
     s.source.starting_offsets = "earliest".into();
     s.sink.topic = signals.into();
@@ -119,7 +118,7 @@ pub fn produce_trades(topic: &str, trades: &[Trade]) {
         .iter()
         .map(|t| (t.key().to_string(), t.to_json(), t.kafka_timestamp_ms()))
         .collect();
-    block(testing::produce(topic, &records));
+    block(testkit::produce(topic, &records));
 }
 
 /// Produces raw `(key, value)` records.
@@ -128,17 +127,17 @@ pub fn produce_raw(topic: &str, records: &[(&str, &str)]) {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string(), 0))
         .collect();
-    block(testing::produce(topic, &records));
+    block(testkit::produce(topic, &records));
 }
 
 /// Reads the signals topic until `done` holds or `timeout` passes; every record must be a
-/// `common::Signal` keyed by its symbol.
+/// `contract::Signal` keyed by its symbol.
 pub fn read_signals(
     topic: &str,
     timeout: Duration,
     done: impl Fn(usize) -> bool + Send + 'static,
 ) -> Vec<Signal> {
-    let records = block(testing::consume_until(topic, timeout, move |r| {
+    let records = block(testkit::consume_until(topic, timeout, move |r| {
         done(r.len())
     }));
     records
@@ -146,7 +145,7 @@ pub fn read_signals(
         .map(|r| {
             let value = r.value.as_deref().expect("signal value");
             let s: Signal = serde_json::from_str(value)
-                .unwrap_or_else(|e| panic!("not a common::Signal ({e}): {value}"));
+                .unwrap_or_else(|e| panic!("not a contract::Signal ({e}): {value}"));
             assert_eq!(
                 r.key.as_deref(),
                 Some(s.symbol.as_str()),

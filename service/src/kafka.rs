@@ -1,22 +1,31 @@
 //! Kafka client settings shared by every producer and consumer of the pipeline.
 //!
 //! Typed settings cover what the services rely on (brokers, client id); anything else goes
-//! through `--kafka-option key=value`, passed to librdkafka as is, except keys the service sets
-//! itself for its delivery guarantees, which are refused rather than silently overridden.
+//! through raw librdkafka options (`--kafka-option key=value`), passed on as they are, except
+//! keys the service sets itself for its delivery guarantees, which are refused rather than
+//! silently overridden.
 
 use rdkafka::ClientConfig;
 
-/// Broker connection flags, flattened into each binary's CLI.
-#[derive(Debug, Clone, clap::Args)]
-pub struct KafkaArgs {
-    /// Kafka bootstrap servers, comma-separated host:port.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub brokers: String,
+/// The broker every binary and test uses unless told otherwise (the local stack's).
+pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
 
-    /// Extra librdkafka setting as KEY=VALUE (repeatable), e.g. `security.protocol=ssl`.
-    /// Settings that the service controls itself (see its --help) are refused.
-    #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+/// How to reach the brokers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSettings {
+    /// Bootstrap servers, comma-separated `host:port`.
+    pub brokers: String,
+    /// Extra librdkafka settings, applied after the typed ones.
     pub options: Vec<(String, String)>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: DEFAULT_BROKERS.to_string(),
+            options: Vec::new(),
+        }
+    }
 }
 
 /// A raw option tried to override a setting the service owns.
@@ -27,7 +36,7 @@ pub struct ConflictingOption {
     pub why: &'static str,
 }
 
-impl KafkaArgs {
+impl KafkaSettings {
     /// Settings for a client, with the raw options applied on top. `owned` lists the keys the
     /// caller sets itself and why; a raw option naming one of them is an error.
     pub fn client_config(
@@ -35,27 +44,28 @@ impl KafkaArgs {
         client_id: &str,
         owned: &[(&str, &'static str)],
     ) -> Result<ClientConfig, ConflictingOption> {
+        self.check_owned(owned)?;
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.brokers)
             .set("client.id", client_id);
         for (key, value) in &self.options {
+            config.set(key, value);
+        }
+        Ok(config)
+    }
+
+    /// The first raw option that names a key in `owned`, as an error.
+    pub fn check_owned(&self, owned: &[(&str, &'static str)]) -> Result<(), ConflictingOption> {
+        for (key, _) in &self.options {
             if let Some((_, why)) = owned.iter().find(|(k, _)| k == key) {
                 return Err(ConflictingOption {
                     key: key.clone(),
                     why,
                 });
             }
-            config.set(key, value);
         }
-        Ok(config)
-    }
-}
-
-fn parse_key_value(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+        Ok(())
     }
 }
 
@@ -65,17 +75,16 @@ mod tests {
 
     #[test]
     fn raw_options_apply_unless_owned() {
-        let args = KafkaArgs {
+        let settings = KafkaSettings {
             brokers: "b:9092".into(),
             options: vec![("linger.ms".into(), "5".into())],
         };
-        let cfg = args.client_config("t", &[]).unwrap();
+        let cfg = settings.client_config("t", &[]).unwrap();
         assert_eq!(cfg.get("linger.ms"), Some("5"));
         assert_eq!(cfg.get("bootstrap.servers"), Some("b:9092"));
-        let err = args
+        let err = settings
             .client_config("t", &[("linger.ms", "tuned for throughput")])
             .unwrap_err();
         assert!(err.to_string().contains("linger.ms"));
-        assert!(parse_key_value("nokey").is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! Helpers for integration tests against the real stack (enabled by the `testing` feature).
+//! Helpers for integration tests against the real stack (a dev-dependency only).
 //!
 //! One place for what every crate's tests need: a fresh topic per test, waiting for a condition,
 //! and reading a topic to the end. They talk to the broker in `KAFKA_BROKERS` (default
@@ -69,21 +69,6 @@ fn partition_count(brokers: &str, topic: &str) -> Option<usize> {
         .first()
         .filter(|t| t.error().is_none())
         .map(|t| t.partitions().len())
-}
-
-/// A command's settings parsed from `args` (flags only, no program name) through its real clap
-/// definition, as the binary would parse them: tests then run exactly what users configure.
-/// Panics with clap's message when the flags do not parse.
-pub fn parse_args<T: clap::Args>(args: &[&str]) -> T {
-    #[derive(clap::Parser)]
-    struct Cli<T: clap::Args> {
-        #[command(flatten)]
-        inner: T,
-    }
-    let argv = std::iter::once("test").chain(args.iter().copied());
-    <Cli<T> as clap::Parser>::try_parse_from(argv)
-        .unwrap_or_else(|e| panic!("test arguments: {e}"))
-        .inner
 }
 
 /// Polls `condition` every 100 ms until it holds; `Err(())` after `timeout`.

@@ -1,9 +1,14 @@
-//! Plain-text tables for `status`, `list` and `watch`.
+//! Everything the CLI prints, as text: the `status` and `list` tables, the `watch` lines and
+//! what `submit`, `stop` and a last run say. One module, so the wording and layout of every
+//! command live together and are tested without a terminal.
 //!
 //! Column-aligned text that reads well in a terminal and greps well in logs; no terminal
 //! control codes, so output piped to a file stays clean.
 
-use crate::control::{QueryInfo, Report};
+use crate::control::{QueryInfo, Report, Stopped, Submitted, WatchEnd};
+use crate::progress::BatchProgress;
+use crate::strategy::Strategy;
+use crate::ui::{self, CompletedRun};
 
 /// Aligns `rows` under `header`, two spaces between columns.
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -96,10 +101,104 @@ pub fn list(queries: &[QueryInfo], ui: &str) -> String {
     render(&["NAME", "ID", "RUN ID", "SPARK UI"], &rows)
 }
 
+/// `submit --check`: the strategy is valid and the server answered with its version.
+pub fn checked(s: &Strategy, version: &str, remote: &str) -> String {
+    format!(
+        "ok: strategy `{}` (query `{}`) is valid; Spark {version} reachable at {remote}\n",
+        s.name,
+        s.query_name()
+    )
+}
+
+/// What `submit` did for one strategy.
+pub fn submitted(s: &Strategy, outcome: &Submitted, ui: &str) -> String {
+    match outcome {
+        Submitted::Started(q) => format!(
+            "started `{}` (id {}, run {}), checkpoint {}\n  Spark UI: {}\n",
+            q.name,
+            q.id,
+            q.run_id,
+            s.checkpoint_location(),
+            q.ui_url(ui)
+        ),
+        Submitted::AlreadyRunning(q) => format!(
+            "already running: `{}` (id {}, run {}); not started again\n  Spark UI: {}\n",
+            q.name,
+            q.id,
+            q.run_id,
+            q.ui_url(ui)
+        ),
+    }
+}
+
+/// What `stop NAME` did.
+pub fn stopped(name: &str, outcome: &Stopped) -> String {
+    match outcome {
+        Stopped::Stopped(q) => format!("stopped `{}` (id {}, run {})\n", q.name, q.id, q.run_id),
+        Stopped::NotRunning => format!("`{name}` is not running; nothing to stop\n"),
+    }
+}
+
+/// How the last run of a query that is no longer active ended (`runs`: most recent first, as
+/// read from the Spark UI at `ui`).
+pub fn last_run(runs: &Result<Vec<CompletedRun>, ui::UiError>, ui: &str) -> String {
+    match runs {
+        Ok(runs) => match runs.first() {
+            Some(r) => {
+                let mut out = format!(
+                    "last run: {} (id {}, run {}, started {})\n",
+                    r.status, r.id, r.run_id, r.started
+                );
+                if !r.error.is_empty() {
+                    out.push_str(&format!("last error: {}\n", r.error));
+                }
+                out.push_str(&format!(
+                    "  Spark UI: {}\n",
+                    ui::statistics_page(ui, &r.run_id)
+                ));
+                out
+            }
+            None => format!("the Spark UI at {ui} shows no completed run of it either\n"),
+        },
+        Err(e) => format!("(no last run: {e})\n"),
+    }
+}
+
+/// The first line of `watch`.
+pub fn watching(q: &QueryInfo, ui: &str) -> String {
+    format!("watching `{}`: {}\n", q.name, q.ui_url(ui))
+}
+
+/// One `watch` line per micro-batch.
+pub fn watch_line(b: &BatchProgress) -> String {
+    format!(
+        "batch {} at {}: {} rows in ({:.1}/s), processed {:.1}/s, {} ms, watermark {}, \
+         {} state rows, {} late dropped, {} bad records\n",
+        b.batch_id,
+        b.timestamp,
+        b.input_rows,
+        b.input_rows_per_s,
+        b.processed_rows_per_s,
+        b.batch_duration_ms,
+        b.watermark.as_deref().unwrap_or("-"),
+        b.state_rows,
+        b.dropped_late,
+        b.bad_records.unwrap_or(0),
+    )
+}
+
+/// The last line of `watch`.
+pub fn watch_end(end: &WatchEnd) -> String {
+    match end {
+        WatchEnd::Stopped => "query stopped\n".into(),
+        WatchEnd::Failed(e) => format!("query terminated with an error: {e}\n"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::progress::{BatchProgress, Totals};
+    use crate::progress::Totals;
 
     #[test]
     fn columns_align() {
@@ -140,5 +239,24 @@ mod tests {
         assert_eq!(row[10], "2/5");
         let text = status(&[r], "http://ui");
         assert!(text.contains("q: http://ui/StreamingQuery/statistics/?id=r"));
+    }
+
+    #[test]
+    fn last_run_links_the_run_and_shows_its_error() {
+        let run = CompletedRun {
+            name: "q".into(),
+            status: "FAILED".into(),
+            id: "i".into(),
+            run_id: "r1".into(),
+            started: "2026/11/30 20:00:00".into(),
+            error: "boom".into(),
+        };
+        let text = last_run(&Ok(vec![run]), "http://ui/");
+        assert_eq!(
+            text,
+            "last run: FAILED (id i, run r1, started 2026/11/30 20:00:00)\nlast error: boom\n  \
+             Spark UI: http://ui/StreamingQuery/statistics/?id=r1\n"
+        );
+        assert!(last_run(&Ok(vec![]), "http://ui").contains("no completed run"));
     }
 }

@@ -2,7 +2,8 @@
 //! logged periodically, and that are served as Prometheus text on an optional port.
 //!
 //! Deliberately tiny: a registry of atomics keyed by `name{labels}`. Handles are cheap clones,
-//! so hot paths pay one relaxed atomic add.
+//! so hot paths pay one relaxed atomic add. [`MetricsSettings::start`] is how every service
+//! turns its settings into the log task and the server, so they behave the same everywhere.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,6 +16,58 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::shutdown::Shutdown;
+
+/// How often a service logs its metrics unless told otherwise.
+pub const DEFAULT_LOG_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Where a service exposes its metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Serve Prometheus text on this address; `None`: not served.
+    pub addr: Option<SocketAddr>,
+    /// Log every metric this often; `None`: never.
+    pub log_interval: Option<Duration>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            addr: None,
+            log_interval: Some(DEFAULT_LOG_INTERVAL),
+        }
+    }
+}
+
+impl MetricsSettings {
+    /// Neither served nor logged: for tests and benchmarks that read the registry directly.
+    pub fn off() -> Self {
+        Self {
+            addr: None,
+            log_interval: None,
+        }
+    }
+
+    /// Starts the log task and the server; they stop with `shutdown`. Binding happens here, so
+    /// a taken port is an error at startup rather than a log line later.
+    pub async fn start(
+        &self,
+        registry: &Registry,
+        shutdown: &Shutdown,
+    ) -> std::io::Result<Vec<tokio::task::JoinHandle<()>>> {
+        let mut tasks = Vec::new();
+        if let Some(addr) = self.addr {
+            tasks.push(serve(registry.clone(), addr, shutdown.clone()).await?);
+        }
+        if let Some(every) = self.log_interval {
+            tasks.push(tokio::spawn(log_periodically(
+                registry.clone(),
+                every,
+                shutdown.clone(),
+            )));
+        }
+        Ok(tasks)
+    }
+}
 
 /// A monotonically increasing count.
 #[derive(Debug, Clone, Default)]
