@@ -262,6 +262,17 @@ fn exit_codes_say_what_is_wrong() {
     let (code, out) = cli(&["submit", "--config", "/nonexistent/strategy.toml"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("/nonexistent/strategy.toml"), "{out}");
+    // An override is checked like the field in the file; two strategies may not share a
+    // query name (each is found by its name).
+    let good = dir.join(format!("good-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&good, "name = \"twin\"\n").unwrap();
+    let good = good.to_str().unwrap();
+    let (code, out) = cli(&["submit", "--check", "-c", good, "--set", "bars.lookback=1"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("bars.lookback: 1 must be between 2 and"), "{out}");
+    let (code, out) = cli(&["submit", "--check", "-c", good, "-c", good]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("two strategies have the query name `twin`"), "{out}");
 
     // --help documents every command.
     let (code, out) = cli(&["--help"]);
