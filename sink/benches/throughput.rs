@@ -20,16 +20,18 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::shutdown;
-use common::testing::{create_topic, rand_topic};
-use common::{Action, Signal};
+use contract::{Action, Signal};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use sink::forward::{ForwardConfig, Forwarder};
-use sink::receive::{ReceiveConfig, Receiver};
+use service::kafka::KafkaSettings;
+use service::metrics::MetricsSettings;
+use service::shutdown;
+use sink::forward::{ForwardSettings, Forwarder};
+use sink::receive::{ReceiveSettings, Receiver};
+use testkit::{create_topic, rand_topic};
 
 const SYMBOLS: usize = 20;
 
@@ -65,7 +67,7 @@ fn signal_json(prefix: &str, i: usize) -> (String, String, String) {
         volume: 12.5,
         trades: 42,
         bars: 100,
-        indicators: common::records::Indicators {
+        indicators: contract::records::Indicators {
             sma_fast: Some(65000.1),
             sma_slow: Some(64990.2),
             ema: Some(64995.3),
@@ -81,7 +83,7 @@ fn signal_json(prefix: &str, i: usize) -> (String, String, String) {
 
 fn producer(linger_ms: &str) -> ThreadedProducer<DefaultProducerContext> {
     ClientConfig::new()
-        .set("bootstrap.servers", common::testing::brokers())
+        .set("bootstrap.servers", testkit::brokers())
         .set("linger.ms", linger_ms)
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "1000000")
@@ -110,33 +112,26 @@ fn send(
     }
 }
 
-fn forward_config(topic: &str, endpoint: std::net::SocketAddr, ack: bool) -> ForwardConfig {
-    let group = format!("bench-{:08x}", rand::random::<u32>());
-    let endpoint = endpoint.to_string();
-    let brokers = common::testing::brokers();
-    let mut args = vec![
-        "--brokers",
-        &brokers,
-        "--topic",
-        topic,
-        "--group-id",
-        &group,
-        "--endpoint",
-        &endpoint,
-        "--metrics-log-interval-s",
-        "0",
-    ];
-    if ack {
-        args.push("--ack");
+fn forward_settings(topic: &str, endpoint: std::net::SocketAddr, ack: bool) -> ForwardSettings {
+    ForwardSettings {
+        kafka: KafkaSettings {
+            brokers: testkit::brokers(),
+            ..Default::default()
+        },
+        topic: topic.into(),
+        group_id: format!("bench-{:08x}", rand::random::<u32>()),
+        endpoint: endpoint.to_string(),
+        ack,
+        metrics: MetricsSettings::off(),
+        ..Default::default()
     }
-    common::testing::parse_args(&args)
 }
 
 /// Reads `count` records produced from now on (or for 60 s at most) and returns, for each, the
 /// time from its Kafka timestamp to its arrival here, in ms.
 fn plain_consumer_latencies(topic: &str, count: usize) -> tokio::task::JoinHandle<Vec<f64>> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", common::testing::brokers())
+        .set("bootstrap.servers", testkit::brokers())
         .set("group.id", "sink-bench-baseline")
         .set("enable.auto.commit", "false")
         .create()
@@ -185,7 +180,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    sink::logging::init();
+    service::logging::init(
+        &std::env::var("RUST_LOG").unwrap_or_else(|_| service::logging::DEFAULT_FILTER.into()),
+    );
     let n = env_usize("SINK_BENCH_N", 500_000);
     let rate = env_usize("SINK_BENCH_RATE", 20_000);
     let pause_ms = env_usize("SINK_BENCH_PAUSE_MS", 1000);
@@ -223,16 +220,19 @@ async fn main() {
     // records of the runs before it.
     let mut in_topic = n;
     for ack in [false, true] {
-        let mut rc = ReceiveConfig::quiet("127.0.0.1:0".parse().unwrap());
-        rc.ack = ack;
-        rc.keep_arrivals = true;
-        let receiver = Receiver::bind(rc).await.unwrap();
+        let receiver = Receiver::bind(ReceiveSettings {
+            ack,
+            keep_arrivals: true,
+            ..ReceiveSettings::quiet("127.0.0.1:0".parse().unwrap())
+        })
+        .await
+        .unwrap();
         let addr = receiver.local_addr();
         let received = receiver.received();
         let (rtrigger, rshutdown) = shutdown::channel();
         let rtask = tokio::spawn(receiver.run(rshutdown));
 
-        let forwarder = Forwarder::new(forward_config(&topic, addr, ack)).unwrap();
+        let forwarder = Forwarder::new(forward_settings(&topic, addr, ack)).unwrap();
         let (ftrigger, fshutdown) = shutdown::channel();
         let start = Instant::now();
         let cpu_before = cpu_seconds();

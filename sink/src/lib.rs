@@ -4,20 +4,25 @@
 //!
 //! Both halves live in one crate because they share the line protocol (one JSON signal per
 //! line, acknowledged by its id) and the TLS setup, and the tests of one need the other.
+//! Each half takes plain settings ([`forward::ForwardSettings`], [`receive::ReceiveSettings`])
+//! with defaults; the `sink` binary turns its flags into them (its `cli` module), tests and
+//! benchmarks build them with struct-update syntax.
 //!
 //! ## Layout
 //! - [`forward`]: `sink forward`, Kafka consumer group -> TCP, offsets committed only after a
 //!   line was written (or acknowledged), reconnecting with backoff.
 //! - [`receive`]: `sink receive`, a TCP server that prints, de-duplicates, acknowledges and
 //!   appends signals; usable as a library with an observable received set.
-//! - [`line`](mod@line): turning a Kafka record into a signal and a signal into a line, and the filters.
-//! - [`tls`]: rustls client and server configurations from PEM files.
-//! - [`logging`]: the tracing subscriber both commands install.
-//! - [`metrics`]: the metrics flags both commands share.
+//! - `line`: turning a Kafka record into a signal ([`Filter`] selects) and a signal into a
+//!   line ([`Format`]), and counting what is not a signal.
+//! - `tls`: rustls client and server configurations from PEM files.
+//!
+//! Logging, metrics, exit codes and the shared flags come from the `service` crate.
 
 pub mod forward;
-pub mod line;
-pub mod logging;
-pub mod metrics;
+mod line;
 pub mod receive;
-pub mod tls;
+mod tls;
+
+pub use line::{Filter, Format};
+pub use tls::TlsError;

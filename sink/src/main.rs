@@ -1,57 +1,47 @@
-//! The `sink` binary: parses flags and calls the library's `forward::run` or `receive::run`
-//! with a shutdown tied to Ctrl-C / SIGTERM.
+//! The `sink` binary: parses and validates its flags ([`cli`]), then calls the library's
+//! `forward::run`, `forward::check` or `receive::run` with a shutdown tied to Ctrl-C / SIGTERM.
+//!
+//! Exit codes are the shared ones (`service::exit`): 0 after a clean stop, 1 when `sink`
+//! cannot start or fails, 2 for invalid flags or settings (every problem listed, nothing
+//! started).
+
+mod cli;
+
+use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::Parser as _;
 
-/// Trading signals from Kafka to a TCP endpoint, at least once; and the receiving end.
-///
-/// Every flag also reads an environment variable (shown in brackets); flags win.
-#[derive(Debug, Parser)]
-#[command(name = "sink", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+use cli::{Cli, Task};
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Consume the signals topic and write each signal as one line to a TCP endpoint,
-    /// committing Kafka offsets only once a line was written (or acknowledged, with --ack).
-    ///
-    /// The forwarder sets these librdkafka keys itself and refuses them in --kafka-option:
-    /// group.id, enable.auto.commit, enable.auto.offset.store, auto.offset.reset,
-    /// statistics.interval.ms.
-    Forward(Box<sink::forward::ForwardConfig>),
-    /// Listen for forwarders: print, de-duplicate, acknowledge and append the signals.
-    Receive(sink::receive::ReceiveConfig),
-}
-
-/// Exit 0 after a clean stop, 1 with the error chain on stderr when `sink` cannot start.
-fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli.log.init();
+    let task = match cli.command.task() {
+        Ok(task) => task,
+        Err(invalid) => return service::exit::report("sink", &invalid, |_| None),
+    };
+    match run(task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => service::exit::report("sink", &*e, |_| None),
     }
 }
 
 #[tokio::main]
-async fn run() -> anyhow::Result<()> {
-    sink::logging::init();
-    let cli = Cli::parse();
-    let shutdown = common::shutdown::on_signals();
-    match cli.command {
-        Command::Forward(config) => {
-            let summary = sink::forward::run(*config, shutdown)
+async fn run(task: Task) -> anyhow::Result<()> {
+    let shutdown = service::shutdown::on_signals();
+    match task {
+        Task::Forward(settings) => {
+            let summary = sink::forward::run(settings, shutdown)
                 .await
                 .context("sink forward")?;
             eprintln!("forwarder stopped: {summary}");
         }
-        Command::Receive(config) => {
-            let summary = sink::receive::run(config, shutdown)
+        Task::Check(settings) => sink::forward::check(settings)
+            .await
+            .context("sink forward --check")?,
+        Task::Receive(settings) => {
+            let summary = sink::receive::run(settings, shutdown)
                 .await
                 .context("sink receive")?;
             eprintln!("receiver stopped: {summary}");

@@ -45,7 +45,7 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 }
 
 /// A client that trusts exactly the certificates in `ca_file`.
-pub fn client_config(ca_file: &Path) -> Result<Arc<ClientConfig>, TlsError> {
+pub(crate) fn client_config(ca_file: &Path) -> Result<Arc<ClientConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in certificates(ca_file)? {
         roots.add(cert)?;
@@ -58,7 +58,10 @@ pub fn client_config(ca_file: &Path) -> Result<Arc<ClientConfig>, TlsError> {
 }
 
 /// A server presenting the chain in `cert_file` with the private key in `key_file`.
-pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+pub(crate) fn server_config(
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = certificates(cert_file)?;
     let key = PrivateKeyDer::from_pem_file(key_file).map_err(|source| TlsError::Pem {
         path: key_file.to_path_buf(),

@@ -6,16 +6,19 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::kafka::{ConflictingOption, KafkaArgs};
-use common::metrics::Gauge;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
+use service::kafka::{ConflictingOption, KafkaSettings};
+use service::metrics::Gauge;
 
-/// librdkafka settings the forwarder relies on for its delivery guarantee.
-pub const OWNED_KEYS: &[(&str, &str)] = &[
+use super::StartFrom;
+
+/// librdkafka settings the forwarder relies on for its delivery guarantee: refused in
+/// [`KafkaSettings::options`].
+pub(crate) const OWNED_KEYS: &[(&str, &str)] = &[
     ("group.id", "use --group-id"),
     (
         "enable.auto.commit",
@@ -35,7 +38,7 @@ pub const OWNED_KEYS: &[(&str, &str)] = &[
 /// - when that queue is full (the endpoint is slower than Kafka, or a backlog is draining),
 ///   librdkafka pauses fetching for `fetch.queue.backoff.ms`, 1 s by default; once the backlog
 ///   is gone that pause became up to a second of extra latency for the next signals.
-pub const TUNED_DEFAULTS: &[(&str, &str)] = &[
+const TUNED_DEFAULTS: &[(&str, &str)] = &[
     ("queued.max.messages.kbytes", "16384"),
     ("fetch.queue.backoff.ms", "50"),
 ];
@@ -138,10 +141,10 @@ pub enum ConsumerError {
 
 /// A consumer of `topic` in `group_id` that stores and commits no offset by itself.
 pub fn create(
-    kafka: &KafkaArgs,
+    kafka: &KafkaSettings,
     group_id: &str,
     topic: &str,
-    start_from: &str,
+    start_from: StartFrom,
     lag: Gauge,
 ) -> Result<(StreamConsumer<Context>, Arc<Shared>), ConsumerError> {
     let mut config = kafka.client_config("sink", OWNED_KEYS)?;
@@ -149,7 +152,7 @@ pub fn create(
         .set("group.id", group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", start_from)
+        .set("auto.offset.reset", start_from.as_str())
         .set("statistics.interval.ms", "1000");
     for (key, value) in TUNED_DEFAULTS {
         if config.get(key).is_none() {

@@ -5,10 +5,11 @@
 //! The copy is asynchronous; the record's offset is committed only once the copy is stored (or
 //! definitively failed, which is counted and logged), through the window's `finish`.
 
-use common::kafka::KafkaArgs;
-use common::metrics::Counter;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use service::bad_input::InputKind as _;
+use service::kafka::KafkaSettings;
+use service::metrics::Counter;
 use tokio::sync::mpsc;
 
 use super::consumer::ConsumerError;
@@ -36,7 +37,7 @@ pub struct Origin<'a> {
 
 impl DeadLetters {
     pub fn new(
-        kafka: &KafkaArgs,
+        kafka: &KafkaSettings,
         topic: &str,
         stored: Counter,
         failed: Counter,
@@ -64,7 +65,7 @@ impl DeadLetters {
             .insert(header("source.topic", origin.topic))
             .insert(header("source.partition", &partition))
             .insert(header("source.offset", &offset))
-            .insert(header("error.kind", why.kind.as_str()))
+            .insert(header("error.kind", why.kind.label()))
             .insert(header("error.detail", &why.detail));
         let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic).headers(headers);
         if let Some(k) = origin.key {

@@ -1,8 +1,8 @@
 //! `sink forward`: signals from a Kafka consumer group to a TCP endpoint, at least once.
 //!
 //! One task runs the loop: consume a batch of records, turn each into a line (or skip it),
-//! write the batch, and let the [`window`] decide which offsets may be committed: those whose
-//! line was written (or, with `--ack`, acknowledged by the receiver's answering its id).
+//! write the batch, and let the `window` decide which offsets may be committed: those whose
+//! line was written (or, with `ack`, acknowledged by the receiver's answering its id).
 //! While the endpoint is down the loop reconnects with exponential backoff and jitter and does
 //! not consume: its position stays where it was, and everything unfinished is sent again on
 //! the new connection. The window's cap bounds memory whatever the backlog. On shutdown it
@@ -10,35 +10,38 @@
 //! delivered.
 //!
 //! ## Layout
-//! - [`config`]: the flags and their validation.
-//! - [`consumer`]: the Kafka consumer, its lag statistics and rebalance tracking.
-//! - [`connection`]: connecting, writing with a deadline, reading acknowledgements.
-//! - [`window`]: records in flight and the commit positions they allow.
-//! - [`replay`]: recently written lines re-sent after a reconnect without ack mode.
-//! - [`dead_letter`]: the optional copy of bad records to another topic.
+//! - [`settings`](ForwardSettings): the settings, their defaults and their validation.
+//! - `consumer`: the Kafka consumer, its lag statistics and rebalance tracking.
+//! - `connection`: connecting, writing with a deadline, reading acknowledgements.
+//! - `window`: records in flight and the commit positions they allow.
+//! - `replay`: recently written lines re-sent after a reconnect without ack mode.
+//! - `dead_letter`: the optional copy of bad records to another topic.
 //! - `pipeline`: the running loop and its state.
 
-pub mod config;
-pub mod connection;
-pub mod consumer;
-pub mod dead_letter;
+mod connection;
+mod consumer;
+mod dead_letter;
 mod pipeline;
-pub mod replay;
-pub mod window;
+mod replay;
+mod settings;
+mod window;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::metrics::Registry;
-use common::shutdown::Shutdown;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
+use service::exit::InvalidSettings;
+use service::metrics::Registry;
+use service::shutdown::Shutdown;
 use tokio::sync::mpsc;
 
-pub use config::{ForwardConfig, InvalidConfig};
+pub use connection::TlsSetupError;
+pub use consumer::ConsumerError;
+pub use settings::{ForwardSettings, StartFrom};
 
-use connection::{Endpoint, TlsSetupError};
-use consumer::{ConsumerError, Context};
+use connection::Endpoint;
+use consumer::Context;
 use dead_letter::DeadLetters;
 use pipeline::Pipeline;
 use window::Seq;
@@ -47,7 +50,7 @@ use window::Seq;
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
     #[error(transparent)]
-    Config(#[from] InvalidConfig),
+    Settings(#[from] InvalidSettings),
     #[error(transparent)]
     Consumer(#[from] ConsumerError),
     #[error("TLS: {0}")]
@@ -55,7 +58,7 @@ pub enum ForwardError {
     #[error("Kafka: {0}")]
     Kafka(#[from] KafkaError),
     #[error(transparent)]
-    KafkaOption(#[from] common::kafka::ConflictingOption),
+    KafkaOption(#[from] service::kafka::ConflictingOption),
     #[error("check failed: {0}")]
     Check(String),
     #[error("metrics server: {0}")]
@@ -90,21 +93,22 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// Validates, connects (unless `--check`: then checks and returns) and forwards until
-/// `shutdown`; what `sink forward` does.
-pub async fn run(config: ForwardConfig, shutdown: Shutdown) -> Result<Summary, ForwardError> {
-    let forwarder = Forwarder::new(config)?;
-    if forwarder.config.check {
-        forwarder.check().await?;
-        tracing::info!("check passed: settings valid, broker and endpoint reachable");
-        return Ok(Summary::default());
-    }
-    forwarder.run(shutdown).await
+/// Validates, connects and forwards until `shutdown`; what `sink forward` does.
+pub async fn run(settings: ForwardSettings, shutdown: Shutdown) -> Result<Summary, ForwardError> {
+    Forwarder::new(settings)?.run(shutdown).await
+}
+
+/// Validates, reaches the broker (the topic must exist) and the endpoint, and returns; what
+/// `sink forward --check` does.
+pub async fn check(settings: ForwardSettings) -> Result<(), ForwardError> {
+    Forwarder::new(settings)?.check().await?;
+    tracing::info!("check passed: settings valid, broker and endpoint reachable");
+    Ok(())
 }
 
 /// A configured forwarder, not yet running.
 pub struct Forwarder {
-    config: ForwardConfig,
+    settings: ForwardSettings,
     consumer: StreamConsumer<Context>,
     shared: Arc<consumer::Shared>,
     endpoint: Endpoint,
@@ -114,38 +118,38 @@ pub struct Forwarder {
 
 impl Forwarder {
     /// Validates the settings and builds the clients; no connection is attempted yet.
-    pub fn new(config: ForwardConfig) -> Result<Self, ForwardError> {
-        config.validate()?;
+    pub fn new(settings: ForwardSettings) -> Result<Self, ForwardError> {
+        settings.validate()?;
         let registry = Registry::new("sink");
         let lag = registry.gauge(
             "lag",
             "Records in the topic after the group's committed offsets (from librdkafka statistics).",
         );
         let (consumer, shared) = consumer::create(
-            &config.kafka,
-            &config.group_id,
-            &config.topic,
-            &config.start_from,
+            &settings.kafka,
+            &settings.group_id,
+            &settings.topic,
+            settings.start_from,
             lag,
         )?;
-        let host = config.endpoint_host().expect("validated").to_string();
-        let tls = match &config.tls_ca {
+        let host = settings.endpoint_host().expect("validated").to_string();
+        let tls = match &settings.tls_ca {
             Some(ca) => Some(connection::tls(
                 ca,
-                config.tls_server_name.as_deref().unwrap_or(&host),
+                settings.tls_server_name.as_deref().unwrap_or(&host),
             )?),
             None => None,
         };
         let endpoint = Endpoint {
-            addr: config.endpoint.clone(),
+            addr: settings.endpoint.clone(),
             tls,
-            connect_timeout: Duration::from_millis(config.connect_timeout_ms),
-            write_timeout: Duration::from_millis(config.write_timeout_ms),
-            ack_capacity: config.ack.then_some(config.max_in_flight + 16),
+            connect_timeout: settings.connect_timeout,
+            write_timeout: settings.write_timeout,
+            ack_capacity: settings.ack.then_some(settings.max_in_flight + 16),
         };
-        let dead_letters = match &config.dead_letter_topic {
+        let dead_letters = match &settings.dead_letter_topic {
             Some(topic) => Some(DeadLetters::new(
-                &config.kafka,
+                &settings.kafka,
                 topic,
                 registry.counter(
                     "dead_lettered_total",
@@ -159,7 +163,7 @@ impl Forwarder {
             None => None,
         };
         Ok(Self {
-            config,
+            settings,
             consumer,
             shared,
             endpoint,
@@ -175,8 +179,8 @@ impl Forwarder {
 
     /// Reaches the broker (the topic must exist) and the endpoint.
     pub async fn check(&self) -> Result<(), ForwardError> {
-        let config = self.config.kafka.client_config("sink-check", &[])?;
-        let topic = self.config.topic.clone();
+        let config = self.settings.kafka.client_config("sink-check", &[])?;
+        let topic = self.settings.topic.clone();
         let md = tokio::task::spawn_blocking(move || {
             let consumer: rdkafka::consumer::BaseConsumer = config.create()?;
             consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))
@@ -188,36 +192,35 @@ impl Forwarder {
             _ => {
                 return Err(ForwardError::Check(format!(
                     "topic `{}` not found on {}",
-                    self.config.topic, self.config.kafka.brokers
+                    self.settings.topic, self.settings.kafka.brokers
                 )))
             }
         }
-        self.endpoint
-            .connect()
-            .await
-            .map_err(|e| ForwardError::Check(format!("endpoint {}: {e}", self.config.endpoint)))?;
+        self.endpoint.connect().await.map_err(|e| {
+            ForwardError::Check(format!("endpoint {}: {e}", self.settings.endpoint))
+        })?;
         Ok(())
     }
 
     /// Forwards until `shutdown`, then commits what was delivered and reports the counts.
     pub async fn run(self, shutdown: Shutdown) -> Result<Summary, ForwardError> {
         let metric_tasks = self
-            .config
+            .settings
             .metrics
             .start(&self.registry, &shutdown)
             .await
             .map_err(ForwardError::Metrics)?;
-        self.consumer.subscribe(&[&self.config.topic])?;
+        self.consumer.subscribe(&[&self.settings.topic])?;
         tracing::info!(
-            topic = %self.config.topic,
-            group = %self.config.group_id,
-            endpoint = %self.config.endpoint,
-            ack = self.config.ack,
+            topic = %self.settings.topic,
+            group = %self.settings.group_id,
+            endpoint = %self.settings.endpoint,
+            ack = self.settings.ack,
             tls = self.endpoint.tls.is_some(),
             "forwarding signals"
         );
         let Forwarder {
-            config,
+            settings,
             consumer,
             shared,
             endpoint,
@@ -228,7 +231,7 @@ impl Forwarder {
             Some((d, rx)) => (Some(d), Some(rx)),
             None => (None, None),
         };
-        let mut pipeline = Pipeline::new(config, endpoint, shared, &registry, dead_letters);
+        let mut pipeline = Pipeline::new(settings, endpoint, shared, &registry, dead_letters);
         pipeline.run(&consumer, shutdown, dead_letter_done).await;
         for task in metric_tasks {
             let _ = task.await;

@@ -6,16 +6,16 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::backoff::Backoff;
-use common::metrics::{Counter, Gauge, Registry};
-use common::shutdown::Shutdown;
 use futures_util::FutureExt as _;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
+use service::backoff::Backoff;
+use service::metrics::{Counter, Gauge, Registry};
+use service::shutdown::Shutdown;
 use tokio::sync::mpsc;
 
 use super::connection::{Endpoint, FromPeer, Link, LinkError};
@@ -23,7 +23,7 @@ use super::consumer::{Context, Shared};
 use super::dead_letter::{DeadLetters, Origin};
 use super::replay::Replay;
 use super::window::{Seq, Window};
-use super::{ForwardConfig, Summary};
+use super::{ForwardSettings, Summary};
 use crate::line::{self, Skipped};
 
 /// The forwarder's counters and gauges (`sink_*`).
@@ -86,7 +86,7 @@ struct Batch {
 /// The running forwarder's mutable state (everything but the consumer, which the loop borrows
 /// for its `recv` future).
 pub(super) struct Pipeline {
-    config: ForwardConfig,
+    settings: ForwardSettings,
     window: Window,
     replay: Replay,
     link: Option<Link>,
@@ -103,32 +103,37 @@ pub(super) struct Pipeline {
 
 impl Pipeline {
     pub(super) fn new(
-        config: ForwardConfig,
+        settings: ForwardSettings,
         endpoint: Endpoint,
         shared: Arc<Shared>,
         registry: &Registry,
         dead_letters: Option<DeadLetters>,
     ) -> Self {
         Self {
-            window: Window::new(config.max_in_flight, config.max_in_flight_bytes, config.ack),
-            replay: Replay::new(if config.ack { 0 } else { config.replay_bytes }),
+            window: Window::new(
+                settings.max_in_flight,
+                settings.max_in_flight_bytes,
+                settings.ack,
+            ),
+            replay: Replay::new(if settings.ack {
+                0
+            } else {
+                settings.replay_bytes
+            }),
             link: None,
             ever_connected: false,
-            backoff: Backoff::new(
-                Duration::from_millis(config.backoff_initial_ms),
-                Duration::from_millis(config.backoff_max_ms),
-            ),
+            backoff: Backoff::new(settings.backoff_initial, settings.backoff_max),
             seen_generation: 0,
             last_commit: Instant::now(),
             m: Metrics::new(registry),
-            skipped: Skipped::new(
+            skipped: line::skipped(
                 registry,
                 "Records skipped because they are not signals, by kind.",
             ),
             dead_letters,
             endpoint,
             shared,
-            config,
+            settings,
         }
     }
 
@@ -140,14 +145,14 @@ impl Pipeline {
         mut dead_letter_done: Option<mpsc::UnboundedReceiver<Seq>>,
     ) {
         let p = self;
-        let commit_every = Duration::from_millis(p.config.commit_interval_ms);
-        let ack_timeout = Duration::from_millis(p.config.ack_timeout_ms);
+        let commit_every = p.settings.commit_interval;
+        let ack_timeout = p.settings.ack_timeout;
         'run: loop {
             if p.link.is_none() && !p.connect(&mut shutdown).await {
                 break 'run;
             }
             let ack_deadline = p
-                .config
+                .settings
                 .ack
                 .then(|| p.window.oldest_unacknowledged())
                 .flatten()
@@ -166,7 +171,7 @@ impl Pipeline {
                     // Records already fetched join the batch; filtered ones count too, so a
                     // flood of them cannot keep this turn from ending.
                     let mut records = 1;
-                    while records < p.config.batch_lines && p.window.has_room() {
+                    while records < p.settings.batch_lines && p.window.has_room() {
                         records += 1;
                         match consumer.recv().now_or_never() {
                             Some(message) => p.on_message(message, &mut batch),
@@ -179,7 +184,7 @@ impl Pipeline {
                 _ = tokio::time::sleep_until(commit_deadline.into()) => {}
             }
             // Checked after every turn, so a busy consumer cannot starve the deadline.
-            if p.config.ack
+            if p.settings.ack
                 && p.link.is_some()
                 && p.window
                     .oldest_unacknowledged()
@@ -299,7 +304,7 @@ impl Pipeline {
         match line::decode(message.payload()) {
             Err(invalid) => {
                 let source = format_args!("{}/{partition}@{offset}", message.topic());
-                self.skipped.record(&invalid, &source);
+                invalid.record(&self.skipped, &source);
                 match &self.dead_letters {
                     Some(dead_letters) => {
                         let seq = self.window.push_waiting(partition, offset);
@@ -315,14 +320,14 @@ impl Pipeline {
                     None => self.window.push_finished(partition, offset),
                 }
             }
-            Ok(signal) if !self.config.filter.matches(&signal) => {
+            Ok(signal) if !self.settings.filter.matches(&signal) => {
                 self.m.filtered.inc();
                 self.window.push_finished(partition, offset);
             }
             Ok(signal) => {
                 let raw = message.payload().unwrap_or_default();
                 let start = batch.bytes.len();
-                line::format::write_line(self.config.format, &signal, raw, &mut batch.bytes);
+                line::format::write_line(self.settings.format, &signal, raw, &mut batch.bytes);
                 let bytes: Arc<[u8]> = Arc::from(&batch.bytes[start..]);
                 let seq = self
                     .window
@@ -368,7 +373,7 @@ impl Pipeline {
         self.m.forwarded.add(batch.seqs.len() as u64);
         for (seq, bytes) in batch.seqs {
             self.window.sent(seq, now);
-            if !self.config.ack {
+            if !self.settings.ack {
                 self.window.finish(seq);
                 self.replay.push(bytes);
             }
@@ -411,7 +416,7 @@ impl Pipeline {
         &mut self,
         dead_letter_done: &mut Option<mpsc::UnboundedReceiver<Seq>>,
     ) {
-        let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_timeout_ms);
+        let deadline = Instant::now() + self.settings.shutdown_timeout;
         let unwritten = self
             .window
             .pending_lines()
@@ -423,7 +428,7 @@ impl Pipeline {
             }
         }
         while !self.window.is_empty() && Instant::now() < deadline {
-            let waiting_for_acks = self.config.ack
+            let waiting_for_acks = self.settings.ack
                 && self.link.is_some()
                 && self.window.pending_lines().next().is_some();
             let waiting_for_copies = dead_letter_done.is_some() && self.window.has_waiting();
@@ -480,11 +485,14 @@ impl Pipeline {
         let mut tpl = TopicPartitionList::new();
         for (partition, offset) in moved {
             if assigned
-                .find_partition(&self.config.topic, partition)
+                .find_partition(&self.settings.topic, partition)
                 .is_some()
             {
-                let _ =
-                    tpl.add_partition_offset(&self.config.topic, partition, Offset::Offset(offset));
+                let _ = tpl.add_partition_offset(
+                    &self.settings.topic,
+                    partition,
+                    Offset::Offset(offset),
+                );
             }
         }
         if tpl.count() == 0 {

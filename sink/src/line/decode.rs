@@ -1,9 +1,14 @@
 //! Turning a record value into a [`Signal`], and naming what is wrong when it is not one.
 //!
 //! A bad record must never stop the stream: the kinds here become the `kind` label of the
-//! skipped counters, so an operator sees *why* records are skipped, not just how many.
+//! `skipped_total` counters ([`Skipped`]), so an operator sees *why* records are skipped, not
+//! just how many; the log gets the first of each kind, then one line per kind every 10 s.
 
-use common::Signal;
+use std::fmt::Display;
+
+use contract::Signal;
+use service::bad_input::{BadInput, InputKind};
+use service::metrics::Registry;
 
 /// Why a record is not a signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,12 +21,10 @@ pub enum InvalidKind {
     NotASignal,
 }
 
-impl InvalidKind {
-    /// Every kind, for pre-registering counters so they show up as 0.
-    pub const ALL: [InvalidKind; 3] = [Self::Empty, Self::NotJson, Self::NotASignal];
+impl InputKind for InvalidKind {
+    const ALL: &'static [Self] = &[Self::Empty, Self::NotJson, Self::NotASignal];
 
-    /// The metric label.
-    pub fn as_str(self) -> &'static str {
+    fn label(self) -> &'static str {
         match self {
             Self::Empty => "empty",
             Self::NotJson => "not_json",
@@ -32,10 +35,31 @@ impl InvalidKind {
 
 /// A record value that is not a signal, and why.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{}: {detail}", kind.as_str())]
+#[error("{}: {detail}", kind.label())]
 pub struct Invalid {
     pub kind: InvalidKind,
     pub detail: String,
+}
+
+impl Invalid {
+    /// Counts this input in `skipped` and logs it (rate-limited); `source` says where it came
+    /// from (a partition and offset, a peer address).
+    pub fn record(&self, skipped: &Skipped, source: &dyn Display) {
+        skipped.record(
+            self.kind,
+            &self.detail,
+            source,
+            "skipping input that is not a signal",
+        );
+    }
+}
+
+/// The `skipped_total{kind=...}` counters of a service and their rate-limited warnings.
+pub type Skipped = BadInput<InvalidKind>;
+
+/// Registers `skipped_total` for every kind, so each shows up as 0 until it happens.
+pub fn skipped(registry: &Registry, help: &str) -> Skipped {
+    BadInput::new(registry, "skipped_total", help)
 }
 
 /// Parses one record value (or one received line, without its newline).
@@ -82,5 +106,19 @@ pub(crate) mod tests {
         assert_eq!(kind(Some(b"[1,2]")), InvalidKind::NotASignal);
         let wrong_action = signal_json("s", "BTC/USD", 5).replace("BUY", "MAYBE");
         assert_eq!(kind(Some(wrong_action.as_bytes())), InvalidKind::NotASignal);
+    }
+
+    #[test]
+    fn skipped_input_is_counted_by_kind() {
+        let registry = Registry::new("t");
+        let skipped = skipped(&registry, "Skipped.");
+        let bad = decode(Some(b"{not json")).unwrap_err();
+        for _ in 0..5 {
+            bad.record(&skipped, &"p0@1");
+        }
+        assert_eq!(registry.value("skipped_total"), 5.0);
+        assert!(registry
+            .render()
+            .contains("t_skipped_total{kind=\"empty\"} 0\n"));
     }
 }

@@ -3,48 +3,27 @@
 //! Each list is "any of these"; an empty list lets everything through; the lists combine with
 //! "and". A filtered-out record is not an error: its offset is committed like a delivered one.
 
-use common::{Action, Signal};
+use contract::{Action, Signal};
 
-/// The `--symbol`, `--action` and `--strategy` flags.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// The selection of `--symbol`, `--action` and `--strategy`; the default lets everything
+/// through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
-    /// Forward only these symbols (comma-separated or repeated), e.g. `BTC/USD,ETH/USD`.
-    /// Default: all.
-    #[arg(
-        long = "symbol",
-        env = "SINK_SYMBOLS",
-        value_delimiter = ',',
-        value_name = "SYMBOL"
-    )]
+    /// Forward only these symbols, e.g. `BTC/USD`; empty: all.
     pub symbols: Vec<String>,
-
-    /// Forward only these actions: BUY, SELL, HOLD (comma-separated or repeated, any case).
-    /// Default: all.
-    #[arg(long = "action", env = "SINK_ACTIONS", value_delimiter = ',', value_name = "ACTION",
-          value_parser = parse_action)]
+    /// Forward only these actions; empty: all.
     pub actions: Vec<Action>,
-
-    /// Forward only these strategies (comma-separated or repeated). Default: all.
-    #[arg(
-        long = "strategy",
-        env = "SINK_STRATEGIES",
-        value_delimiter = ',',
-        value_name = "NAME"
-    )]
+    /// Forward only these strategies; empty: all.
     pub strategies: Vec<String>,
 }
 
 impl Filter {
+    /// Whether `s` passes every list.
     pub fn matches(&self, s: &Signal) -> bool {
         (self.symbols.is_empty() || self.symbols.contains(&s.symbol))
             && (self.actions.is_empty() || self.actions.contains(&s.action))
             && (self.strategies.is_empty() || self.strategies.contains(&s.strategy))
     }
-}
-
-fn parse_action(s: &str) -> Result<Action, String> {
-    serde_json::from_value(serde_json::Value::String(s.trim().to_ascii_uppercase()))
-        .map_err(|_| format!("unknown action `{s}`, expected BUY, SELL or HOLD"))
 }
 
 #[cfg(test)]
@@ -58,7 +37,7 @@ mod tests {
         assert!(Filter::default().matches(&s));
         let f = Filter {
             symbols: vec!["ETH/USD".into(), "BTC/USD".into()],
-            actions: vec![parse_action("buy").unwrap()],
+            actions: vec![Action::Buy],
             strategies: vec![],
         };
         assert!(f.matches(&s));
@@ -67,7 +46,5 @@ mod tests {
             ..f
         };
         assert!(!f.matches(&s));
-        assert!(parse_action("Sell").is_ok());
-        assert!(parse_action("maybe").is_err());
     }
 }

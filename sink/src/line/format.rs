@@ -2,14 +2,20 @@
 //!
 //! NDJSON passes the record's bytes through untouched, which is both the contract ("the same
 //! object as in Kafka") and the cheapest thing to do; only a value that spans several lines is
-//! re-serialized, since a raw newline would split it in two on the wire.
+//! re-serialized, since a raw newline would split it in two on the wire. The text line is for
+//! people: its price is shown as a person reads it (`3540.47`, not the `3540.4700000000003`
+//! that binary floating point makes of it); the JSON keeps full precision.
 
 use std::fmt::Write as _;
 
-use common::{Action, Signal};
+use contract::{Action, Signal};
+
+/// Significant digits of a price in a text line: more than any market quotes, fewer than the
+/// 15-17 where the noise of binary floating point shows.
+const PRICE_DIGITS: usize = 10;
 
 /// The line format on the wire (forwarder) or on screen (receiver).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// The signal's JSON object, one per line.
     Ndjson,
@@ -18,7 +24,7 @@ pub enum Format {
 }
 
 /// Appends `signal` as one line, newline included, to `out`. `raw` is the JSON it was read from.
-pub fn write_line(format: Format, signal: &Signal, raw: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn write_line(format: Format, signal: &Signal, raw: &[u8], out: &mut Vec<u8>) {
     match format {
         Format::Ndjson => {
             let raw = raw.trim_ascii();
@@ -41,7 +47,7 @@ pub fn write_line(format: Format, signal: &Signal, raw: &[u8], out: &mut Vec<u8>
                 action_name(signal.action),
                 signal.symbol,
                 signal.strategy,
-                signal.close,
+                readable(signal.close),
                 signal.reasons.join(","),
                 signal.id
             );
@@ -49,6 +55,15 @@ pub fn write_line(format: Format, signal: &Signal, raw: &[u8], out: &mut Vec<u8>
         }
     }
     out.push(b'\n');
+}
+
+/// `x` rounded to [`PRICE_DIGITS`] significant digits; displayed with `{}` (the shortest form
+/// that reads back as the same number) it has no trailing zeros and no float noise.
+fn readable(x: f64) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    format!("{x:.*e}", PRICE_DIGITS - 1).parse().unwrap_or(x)
 }
 
 fn action_name(action: Action) -> &'static str {
@@ -85,6 +100,34 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "2026-11-24T21:05:00.000Z BUY BTC/USD trend close=1.5 reasons=sma_cross_up \
              id=trend|BTC/USD|2026-11-24T21:05:00.000Z\n"
+        );
+    }
+
+    #[test]
+    fn text_prices_read_as_a_person_writes_them() {
+        let shown = |x: f64| readable(x).to_string();
+        assert_eq!(shown(3540.4700000000003), "3540.47");
+        assert_eq!(shown(0.1 + 0.2), "0.3");
+        assert_eq!(shown(0.599115), "0.599115");
+        assert_eq!(shown(65515.1), "65515.1");
+        assert_eq!(shown(65001.0), "65001");
+        assert_eq!(shown(0.000012345678901), "0.0000123456789");
+        assert_eq!(shown(0.0), "0");
+        assert_eq!(shown(f64::NAN), "NaN");
+
+        let json = signal_json("trend", "BTC/USD", 5)
+            .replace("\"close\":1.5", "\"close\":3540.4700000000003");
+        let s: Signal = serde_json::from_str(&json).unwrap();
+        let mut out = Vec::new();
+        write_line(Format::Text, &s, json.as_bytes(), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(" close=3540.47 "), "{text}");
+        let mut out = Vec::new();
+        write_line(Format::Ndjson, &s, json.as_bytes(), &mut out);
+        let back: Signal = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            back.close, 3540.4700000000003,
+            "the JSON keeps full precision"
         );
     }
 }

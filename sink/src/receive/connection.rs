@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use common::metrics::Gauge;
-use common::shutdown::Shutdown;
+use service::metrics::Gauge;
+use service::shutdown::Shutdown;
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
 };
@@ -140,7 +140,7 @@ fn handle_batch(
         let signal = match line::decode(Some(raw)) {
             Ok(s) => s,
             Err(invalid) => {
-                shared.skipped.record(&invalid, source);
+                invalid.record(&shared.skipped, source);
                 continue;
             }
         };

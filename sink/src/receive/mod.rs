@@ -7,33 +7,42 @@
 //! and skipped; a misbehaving client never stops the server.
 //!
 //! Library users bind first (to learn the port and get the [`Received`] handle), then run.
+//!
+//! ## Layout
+//! - [`settings`](ReceiveSettings): the settings and their defaults.
+//! - `connection`: one forwarder connection, a batch of lines at a time.
+//! - `state`: what has been received: de-duplication, counters, arrivals.
+//! - `output`: stdout and the append file.
 
-mod config;
 mod connection;
 mod output;
+mod settings;
 mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::metrics::Registry;
-use common::shutdown::Shutdown;
+use service::exit::InvalidSettings;
+use service::metrics::{MetricsSettings, Registry};
+use service::shutdown::Shutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsAcceptor;
 
-pub use config::{Output, ReceiveConfig};
 pub use output::OutputError;
+pub use settings::{Output, ReceiveSettings, DEFAULT_LISTEN};
 pub use state::{Arrival, Received};
 
-use crate::line::Skipped;
+use crate::line;
 use connection::Shared;
 use output::Outputs;
 
 /// Why the receiver could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
+    #[error(transparent)]
+    Settings(#[from] InvalidSettings),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -74,43 +83,45 @@ pub struct Receiver {
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     registry: Registry,
-    metrics: crate::metrics::MetricsArgs,
+    metrics: MetricsSettings,
 }
 
 /// Binds and runs until `shutdown`; what `sink receive` does.
-pub async fn run(config: ReceiveConfig, shutdown: Shutdown) -> Result<Summary, ReceiveError> {
-    Receiver::bind(config).await?.run(shutdown).await
+pub async fn run(settings: ReceiveSettings, shutdown: Shutdown) -> Result<Summary, ReceiveError> {
+    Receiver::bind(settings).await?.run(shutdown).await
 }
 
 impl Receiver {
-    /// Binds the listener, loads TLS files and the append file; no connection is served yet.
-    pub async fn bind(config: ReceiveConfig) -> Result<Self, ReceiveError> {
-        let tls = match (&config.tls_cert, &config.tls_key) {
+    /// Validates the settings, binds the listener, loads TLS files and the append file; no
+    /// connection is served yet.
+    pub async fn bind(settings: ReceiveSettings) -> Result<Self, ReceiveError> {
+        settings.validate()?;
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
             (Some(cert), Some(key)) => {
                 Some(TlsAcceptor::from(crate::tls::server_config(cert, key)?))
             }
             _ => None,
         };
         let registry = Registry::new("sink");
-        let received = Received::new(&registry, config.dedup_capacity, config.keep_arrivals);
+        let received = Received::new(&registry, settings.dedup_capacity, settings.keep_arrivals);
         let outputs = Outputs::open(
-            config.output != Output::None,
-            config.append_file.as_deref(),
+            settings.output != Output::None,
+            settings.append_file.as_deref(),
             |id| received.remember(id),
         )
         .await?;
         let listener =
-            TcpListener::bind(config.listen)
+            TcpListener::bind(settings.listen)
                 .await
                 .map_err(|source| ReceiveError::Bind {
-                    addr: config.listen,
+                    addr: settings.listen,
                     source,
                 })?;
         let shared = Arc::new(Shared {
-            ack: config.ack,
+            ack: settings.ack,
             append: outputs.has_file(),
-            screen: config.output.format(),
-            skipped: Skipped::new(&registry, "Received lines that are not signals, by kind."),
+            screen: settings.output.format(),
+            skipped: line::skipped(&registry, "Received lines that are not signals, by kind."),
             open: registry.gauge("connections_open", "Connections open now."),
             received,
             outputs: Mutex::new(outputs),
@@ -120,7 +131,7 @@ impl Receiver {
             tls,
             shared,
             registry,
-            metrics: config.metrics,
+            metrics: settings.metrics,
         })
     }
 

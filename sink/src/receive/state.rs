@@ -8,7 +8,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use common::metrics::{Counter, Registry};
+use service::metrics::{Counter, Registry};
 
 /// One new signal as it arrived.
 #[derive(Debug, Clone)]

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::testing::{create_topic, produce, rand_topic, wait_for};
+use sink::forward::ForwardSettings;
+use testkit::{create_topic, produce, rand_topic, wait_for};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -44,7 +45,7 @@ async fn unacknowledged_lines_are_sent_again_and_not_committed() {
                     let (rd, mut wr) = socket.into_split();
                     let mut lines = BufReader::new(rd).lines();
                     while let Ok(Some(line)) = lines.next_line().await {
-                        let id = serde_json::from_str::<common::Signal>(&line).unwrap().id;
+                        let id = serde_json::from_str::<contract::Signal>(&line).unwrap().id;
                         let copies = {
                             let mut seen = seen.lock().unwrap();
                             let c = seen.entry(id.clone()).or_default();
@@ -64,12 +65,11 @@ async fn unacknowledged_lines_are_sent_again_and_not_committed() {
     }
 
     let group = rand_group("ack");
-    let forwarder = RunningForwarder::start(forward_config(
-        &topic,
-        &group,
-        addr,
-        &["--ack", "--ack-timeout-ms", "8000"],
-    ));
+    let forwarder = RunningForwarder::start(ForwardSettings {
+        ack: true,
+        ack_timeout: Duration::from_millis(8000),
+        ..forward_settings(&topic, &group, addr)
+    });
     let n = records.len();
     let all_seen = || seen.lock().unwrap().len() == n;
     wait_for(Duration::from_secs(30), all_seen)

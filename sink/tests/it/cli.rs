@@ -4,7 +4,7 @@
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use common::testing::{create_topic, rand_topic};
+use testkit::{create_topic, rand_topic};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
@@ -14,7 +14,7 @@ use crate::support::*;
 async fn sink(args: &[&str]) -> Output {
     let run = Command::new(env!("CARGO_BIN_EXE_sink"))
         .args(args)
-        .env("KAFKA_BROKERS", common::testing::brokers())
+        .env("KAFKA_BROKERS", testkit::brokers())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .kill_on_drop(true)
@@ -85,7 +85,7 @@ async fn help_lists_every_flag_with_its_environment_variable() {
 #[tokio::test]
 async fn every_settings_problem_is_reported_before_connecting() {
     let out = sink(&["forward", "--endpoint", "nohost", "--max-in-flight", "0"]).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("--endpoint") && err.contains("--max-in-flight"),
@@ -99,7 +99,7 @@ async fn every_settings_problem_is_reported_before_connecting() {
         "group.id=x",
     ])
     .await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--group-id"));
 }
 

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use common::testing::{create_topic, produce, rand_topic, wait_for};
+use contract::Action;
+use sink::forward::ForwardSettings;
+use sink::{Filter, Format};
+use testkit::{create_topic, produce, rand_topic, wait_for};
 use tokio::io::AsyncBufReadExt;
 
 use crate::support::*;
@@ -17,12 +20,10 @@ async fn every_signal_arrives_in_order_per_symbol_and_is_committed() {
 
     let receiver = RunningReceiver::quiet(false).await;
     let group = rand_group("forward");
-    let forwarder = RunningForwarder::start(forward_config(
-        &topic,
-        &group,
-        receiver.addr,
-        &["--max-in-flight", "500"],
-    ));
+    let forwarder = RunningForwarder::start(ForwardSettings {
+        max_in_flight: 500,
+        ..forward_settings(&topic, &group, receiver.addr)
+    });
     // The whole backlog waits in Kafka; the window never holds more than its cap.
     let mut max_in_flight = 0.0f64;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -59,12 +60,15 @@ async fn filters_select_signals_and_text_format_writes_one_line_each() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let group = rand_group("filter");
-    let forwarder = RunningForwarder::start(forward_config(
-        &topic,
-        &group,
-        addr,
-        &["--symbol", "ETH/USD", "--action", "buy", "--format", "text"],
-    ));
+    let forwarder = RunningForwarder::start(ForwardSettings {
+        filter: Filter {
+            symbols: vec!["ETH/USD".into()],
+            actions: vec![Action::Buy],
+            ..Default::default()
+        },
+        format: Format::Text,
+        ..forward_settings(&topic, &group, addr)
+    });
     let (socket, _) = listener.accept().await.unwrap();
     let mut lines = tokio::io::BufReader::new(socket).lines();
     let mut got = Vec::new();

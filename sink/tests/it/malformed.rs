@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use common::testing::{consume_until, create_topic, produce, rand_topic};
+use sink::forward::ForwardSettings;
+use testkit::{consume_until, create_topic, produce, rand_topic};
 
 use crate::support::*;
 
@@ -30,12 +31,10 @@ async fn malformed_records_are_skipped_counted_and_dead_lettered() {
 
     let receiver = RunningReceiver::quiet(false).await;
     let group = rand_group("malformed");
-    let forwarder = RunningForwarder::start(forward_config(
-        &topic,
-        &group,
-        receiver.addr,
-        &["--dead-letter-topic", &dead],
-    ));
+    let forwarder = RunningForwarder::start(ForwardSettings {
+        dead_letter_topic: Some(dead.clone()),
+        ..forward_settings(&topic, &group, receiver.addr)
+    });
     receiver.wait_for_signals(12, Duration::from_secs(30)).await;
     let offsets = wait_committed(&topic, &group, 1, 16).await;
     assert_eq!(

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use common::testing::{create_topic, produce, rand_topic};
-use sink::receive::ReceiveConfig;
+use sink::forward::ForwardSettings;
+use sink::receive::ReceiveSettings;
+use testkit::{create_topic, produce, rand_topic};
 
 use crate::support::*;
 
@@ -52,18 +53,24 @@ async fn receiver_down_for_20_s(ack: bool) {
     let dir = std::env::temp_dir().join(format!("sink-it-outage-{}", rand::random::<u32>()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("received.ndjson");
-    let mut config = ReceiveConfig::quiet("127.0.0.1:0".parse().unwrap());
-    config.ack = ack;
-    config.append_file = Some(file.clone());
-    let first = RunningReceiver::start(config.clone()).await;
-    config.listen = first.addr;
+    let settings = ReceiveSettings {
+        ack,
+        append_file: Some(file.clone()),
+        ..quiet_receiver()
+    };
+    let first = RunningReceiver::start(settings.clone()).await;
+    let first_addr = first.addr;
 
     let group = rand_group("outage");
-    let mut extra = vec![];
+    let mut forward = forward_settings(&topic, &group, first_addr);
     if ack {
-        extra.extend(["--ack", "--ack-timeout-ms", "2000"]);
+        forward = ForwardSettings {
+            ack,
+            ack_timeout: Duration::from_millis(2000),
+            ..forward
+        };
     }
-    let forwarder = RunningForwarder::start(forward_config(&topic, &group, first.addr, &extra));
+    let forwarder = RunningForwarder::start(forward);
     // Stop the receiver in the middle of the burst, lines in flight in both directions.
     let mid_burst = (SYMBOLS.len() * (SLOW_START + 3000)) as u64;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -82,7 +89,11 @@ async fn receiver_down_for_20_s(ack: bool) {
         forwarder.metrics.value("connect_failures_total") >= 1.0,
         "the forwarder kept trying while the receiver was down"
     );
-    let second = RunningReceiver::start(config).await;
+    let second = RunningReceiver::start(ReceiveSettings {
+        listen: first_addr,
+        ..settings
+    })
+    .await;
     producer.await.unwrap();
     second
         .wait_for_signals(n - before.signals, Duration::from_secs(60))
@@ -93,7 +104,7 @@ async fn receiver_down_for_20_s(ack: bool) {
     let lines = std::fs::read_to_string(&file).unwrap();
     let ids: Vec<String> = lines
         .lines()
-        .map(|l| serde_json::from_str::<common::Signal>(l).unwrap().id)
+        .map(|l| serde_json::from_str::<contract::Signal>(l).unwrap().id)
         .collect();
     assert_complete_and_ordered(ids.iter().map(String::as_str), PER_SYMBOL);
     println!(

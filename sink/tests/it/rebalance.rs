@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use common::testing::{create_topic, produce, rand_topic};
+use testkit::{create_topic, produce, rand_topic};
 
 use crate::support::*;
 
@@ -26,13 +26,13 @@ async fn partitions_move_between_forwarders_without_loss() {
     };
     let receiver = RunningReceiver::quiet(false).await;
     let group = rand_group("rebalance");
-    let config = forward_config(&topic, &group, receiver.addr, &[]);
+    let settings = forward_settings(&topic, &group, receiver.addr);
 
-    let first = RunningForwarder::start(config.clone());
+    let first = RunningForwarder::start(settings.clone());
     receiver
         .wait_for_signals(n / 5, Duration::from_secs(60))
         .await;
-    let second = RunningForwarder::start(config);
+    let second = RunningForwarder::start(settings);
     receiver
         .wait_for_signals(n / 2, Duration::from_secs(60))
         .await;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sink::receive::ReceiveConfig;
+use sink::receive::ReceiveSettings;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -14,10 +14,12 @@ async fn dedups_across_connections_acks_and_skips_bad_lines() {
     let dir = std::env::temp_dir().join(format!("sink-it-recv-{}", rand::random::<u32>()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("signals.ndjson");
-    let mut config = ReceiveConfig::quiet("127.0.0.1:0".parse().unwrap());
-    config.ack = true;
-    config.append_file = Some(file.clone());
-    let receiver = RunningReceiver::start(config.clone()).await;
+    let settings = ReceiveSettings {
+        ack: true,
+        append_file: Some(file.clone()),
+        ..quiet_receiver()
+    };
+    let receiver = RunningReceiver::start(settings.clone()).await;
 
     let line = |i: usize| {
         format!(
@@ -60,7 +62,7 @@ async fn dedups_across_connections_acks_and_skips_bad_lines() {
     assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 4);
 
     // A restarted receiver remembers the ids in its append file.
-    let receiver = RunningReceiver::start(config).await;
+    let receiver = RunningReceiver::start(settings).await;
     let mut c = TcpStream::connect(receiver.addr).await.unwrap();
     c.write_all(format!("{}{}", line(2), line(4)).as_bytes())
         .await
@@ -71,7 +73,7 @@ async fn dedups_across_connections_acks_and_skips_bad_lines() {
     let ids: Vec<String> = std::fs::read_to_string(&file)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<common::Signal>(l).unwrap().id)
+        .map(|l| serde_json::from_str::<contract::Signal>(l).unwrap().id)
         .collect();
     assert_eq!(
         ids,

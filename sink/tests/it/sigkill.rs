@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::testing::{create_topic, produce, rand_topic};
+use testkit::{create_topic, produce, rand_topic};
 use tokio::process::{Child, Command};
 
 use crate::support::*;
@@ -31,7 +31,7 @@ fn start_forwarder(topic: &str, group: &str, endpoint: SocketAddr, ack: bool) ->
             "session.timeout.ms=6000",
         ])
         .args(ack.then_some("--ack"))
-        .env("KAFKA_BROKERS", common::testing::brokers())
+        .env("KAFKA_BROKERS", testkit::brokers())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .kill_on_drop(true)

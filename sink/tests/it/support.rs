@@ -1,17 +1,19 @@
-//! Shared helpers: signals with a known order, a quiet in-process receiver, forwarder settings
-//! parsed through the real CLI definition, and reading a group's committed offsets.
+//! Shared helpers: signals with a known order, a quiet in-process receiver, the forwarder
+//! settings every test starts from, and reading a group's committed offsets.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use common::shutdown::{self, ShutdownTrigger};
-use common::{Action, Signal};
+use contract::{Action, Signal};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use sink::forward::{ForwardConfig, Forwarder, Summary};
-use sink::receive::{Arrival, ReceiveConfig, Receiver};
+use service::kafka::KafkaSettings;
+use service::metrics::MetricsSettings;
+use service::shutdown::{self, ShutdownTrigger};
+use sink::forward::{ForwardSettings, Forwarder, Summary};
+use sink::receive::{Arrival, ReceiveSettings, Receiver};
 use tokio::task::JoinHandle;
 
 pub const SYMBOLS: [&str; 3] = ["BTC/USD", "ETH/USD", "SOL/USD"];
@@ -110,48 +112,35 @@ pub fn arrival_ids(arrivals: &[Arrival]) -> Vec<&str> {
     arrivals.iter().map(|a| &*a.id).collect()
 }
 
-/// `ForwardConfig` from CLI arguments (as `sink forward` would parse them), with the test
-/// broker, no metrics log and fast commits and backoff unless overridden.
-pub fn forward_config(
-    topic: &str,
-    group: &str,
-    endpoint: SocketAddr,
-    extra: &[&str],
-) -> ForwardConfig {
-    let endpoint = endpoint.to_string();
-    let brokers = common::testing::brokers();
-    let mut args = vec![
-        "--brokers",
-        &brokers,
-        "--topic",
-        topic,
-        "--group-id",
-        group,
-        "--endpoint",
-        &endpoint,
-        "--metrics-log-interval-s",
-        "0",
-        "--commit-interval-ms",
-        "200",
-        "--backoff-initial-ms",
-        "50",
-        "--backoff-max-ms",
-        "500",
-    ];
-    args.extend_from_slice(extra);
-    common::testing::parse_args(&args)
+/// The settings every forwarder test starts from (tests change fields with struct-update
+/// syntax): the test broker, no metrics, fast commits and backoff.
+pub fn forward_settings(topic: &str, group: &str, endpoint: SocketAddr) -> ForwardSettings {
+    ForwardSettings {
+        kafka: KafkaSettings {
+            brokers: testkit::brokers(),
+            ..Default::default()
+        },
+        topic: topic.into(),
+        group_id: group.into(),
+        endpoint: endpoint.to_string(),
+        metrics: MetricsSettings::off(),
+        commit_interval: Duration::from_millis(200),
+        backoff_initial: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(500),
+        ..Default::default()
+    }
 }
 
 /// A forwarder running in this process until its trigger fires.
 pub struct RunningForwarder {
     pub trigger: ShutdownTrigger,
-    pub metrics: common::metrics::Registry,
+    pub metrics: service::metrics::Registry,
     pub task: JoinHandle<Summary>,
 }
 
 impl RunningForwarder {
-    pub fn start(config: ForwardConfig) -> Self {
-        let forwarder = Forwarder::new(config).expect("forwarder settings");
+    pub fn start(settings: ForwardSettings) -> Self {
+        let forwarder = Forwarder::new(settings).expect("forwarder settings");
         let metrics = forwarder.metrics();
         let (trigger, shutdown) = shutdown::channel();
         let task =
@@ -176,15 +165,18 @@ impl RunningForwarder {
 pub struct RunningReceiver {
     pub addr: SocketAddr,
     pub received: sink::receive::Received,
-    pub metrics: common::metrics::Registry,
+    pub metrics: service::metrics::Registry,
     trigger: ShutdownTrigger,
     task: JoinHandle<sink::receive::Summary>,
 }
 
 impl RunningReceiver {
-    pub async fn start(mut config: ReceiveConfig) -> Self {
-        config.keep_arrivals = true;
-        let receiver = Receiver::bind(config).await.expect("receiver binds");
+    pub async fn start(settings: ReceiveSettings) -> Self {
+        let settings = ReceiveSettings {
+            keep_arrivals: true,
+            ..settings
+        };
+        let receiver = Receiver::bind(settings).await.expect("receiver binds");
         let (trigger, shutdown) = shutdown::channel();
         Self {
             addr: receiver.local_addr(),
@@ -196,9 +188,11 @@ impl RunningReceiver {
     }
 
     pub async fn quiet(ack: bool) -> Self {
-        let mut config = ReceiveConfig::quiet("127.0.0.1:0".parse().unwrap());
-        config.ack = ack;
-        Self::start(config).await
+        Self::start(ReceiveSettings {
+            ack,
+            ..quiet_receiver()
+        })
+        .await
     }
 
     pub async fn stop(self) -> sink::receive::Summary {
@@ -209,7 +203,7 @@ impl RunningReceiver {
     /// Waits until `n` distinct signals arrived; panics with what did after `timeout`.
     pub async fn wait_for_signals(&self, n: u64, timeout: Duration) {
         let received = self.received.clone();
-        if common::testing::wait_for(timeout, || received.signals() >= n)
+        if testkit::wait_for(timeout, || received.signals() >= n)
             .await
             .is_err()
         {
@@ -221,12 +215,17 @@ impl RunningReceiver {
     }
 }
 
+/// The settings every receiver test starts from: any free port, nothing printed, no metrics.
+pub fn quiet_receiver() -> ReceiveSettings {
+    ReceiveSettings::quiet("127.0.0.1:0".parse().unwrap())
+}
+
 /// The group's committed offset per partition of `topic` (0 when none).
 pub async fn committed(topic: &str, group: &str, partitions: i32) -> Vec<i64> {
     let (topic, group) = (topic.to_string(), group.to_string());
     tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", common::testing::brokers())
+            .set("bootstrap.servers", testkit::brokers())
             .set("group.id", &group)
             .create()
             .expect("consumer");

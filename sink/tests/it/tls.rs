@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use common::testing::{create_topic, produce, rand_topic};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use sink::receive::ReceiveConfig;
+use sink::forward::ForwardSettings;
+use sink::receive::ReceiveSettings;
+use testkit::{create_topic, produce, rand_topic};
 
 use crate::support::*;
 
@@ -32,21 +33,20 @@ async fn forwards_over_tls_with_a_ca_file() {
     let topic = rand_topic("sink-tls");
     create_topic(&topic, 2).await;
     produce(&topic, &records(0, 100)).await;
-    let mut config = ReceiveConfig::quiet("127.0.0.1:0".parse().unwrap());
-    config.ack = true;
-    config.tls_cert = Some(cert_file);
-    config.tls_key = Some(key_file);
-    let receiver = RunningReceiver::start(config).await;
-    let ca_arg = ca_file.to_str().unwrap();
+    let receiver = RunningReceiver::start(ReceiveSettings {
+        ack: true,
+        tls_cert: Some(cert_file),
+        tls_key: Some(key_file),
+        ..quiet_receiver()
+    })
+    .await;
 
     // A wrong name is refused: nothing arrives, the forwarder keeps retrying.
-    let wrong = RunningForwarder::start(forward_config(
-        &topic,
-        &rand_group("tls-wrong"),
-        receiver.addr,
-        &["--tls-ca", ca_arg],
-    ));
-    let _ = common::testing::wait_for(Duration::from_secs(10), || {
+    let wrong = RunningForwarder::start(ForwardSettings {
+        tls_ca: Some(ca_file.clone()),
+        ..forward_settings(&topic, &rand_group("tls-wrong"), receiver.addr)
+    });
+    let _ = testkit::wait_for(Duration::from_secs(10), || {
         wrong.metrics.value("connect_failures_total") >= 2.0
     })
     .await;
@@ -55,18 +55,12 @@ async fn forwards_over_tls_with_a_ca_file() {
     assert_eq!(receiver.received.signals(), 0);
 
     let group = rand_group("tls");
-    let forwarder = RunningForwarder::start(forward_config(
-        &topic,
-        &group,
-        receiver.addr,
-        &[
-            "--tls-ca",
-            ca_arg,
-            "--tls-server-name",
-            "receiver.test",
-            "--ack",
-        ],
-    ));
+    let forwarder = RunningForwarder::start(ForwardSettings {
+        tls_ca: Some(ca_file),
+        tls_server_name: Some("receiver.test".into()),
+        ack: true,
+        ..forward_settings(&topic, &group, receiver.addr)
+    });
     receiver
         .wait_for_signals(300, Duration::from_secs(30))
         .await;

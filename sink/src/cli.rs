@@ -1,0 +1,455 @@
+//! The `sink` binary's flags: what clap parses (every flag also reads an environment variable),
+//! checked without I/O and turned into the library's settings.
+//!
+//! Two stages, as in `main`: [`Command::task`] converts the flags and validates the settings,
+//! reporting every problem at once, each naming its flag, before anything connects. The
+//! defaults shown in `--help` are read from the settings' own [`Default`]s, so there is one
+//! place for each. The shared flags (`--log`, `--metrics-*`, `--brokers`, `--kafka-option`)
+//! come from `service::flags`, the same in every binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use contract::Action;
+use service::exit::InvalidSettings;
+use service::flags::{KafkaFlags, LogFlags, MetricsFlags};
+use sink::forward::{ForwardSettings, StartFrom};
+use sink::receive::{Output, ReceiveSettings};
+use sink::{Filter, Format};
+
+/// Trading signals from Kafka to a TCP endpoint, at least once; and the receiving end.
+///
+/// Every flag also reads an environment variable (shown in brackets); flags win.
+///
+/// Exit codes: 0 after a clean stop (Ctrl-C / SIGTERM), 1 when it cannot start or fails,
+/// 2 for invalid flags or settings (every problem listed, nothing started).
+#[derive(Debug, Parser)]
+#[command(name = "sink", version)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) log: LogFlags,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Consume the signals topic and write each signal as one line to a TCP endpoint,
+    /// committing Kafka offsets only once a line was written (or acknowledged, with --ack).
+    ///
+    /// The forwarder sets these librdkafka keys itself and refuses them in --kafka-option:
+    /// group.id, enable.auto.commit, enable.auto.offset.store, auto.offset.reset,
+    /// statistics.interval.ms.
+    Forward(Box<ForwardFlags>),
+    /// Listen for forwarders: print, de-duplicate, acknowledge and append the signals.
+    Receive(ReceiveFlags),
+}
+
+/// What `main` runs, with settings that passed validation.
+#[derive(Debug)]
+pub(crate) enum Task {
+    Forward(ForwardSettings),
+    /// `sink forward --check`.
+    Check(ForwardSettings),
+    Receive(ReceiveSettings),
+}
+
+impl Command {
+    /// The settings of the chosen command, validated; every problem at once.
+    pub(crate) fn task(self) -> Result<Task, InvalidSettings> {
+        match self {
+            Command::Forward(flags) => {
+                let check = flags.check;
+                let settings = flags.settings();
+                settings.validate()?;
+                Ok(if check {
+                    Task::Check(settings)
+                } else {
+                    Task::Forward(settings)
+                })
+            }
+            Command::Receive(flags) => {
+                let settings = flags.settings();
+                settings.validate()?;
+                Ok(Task::Receive(settings))
+            }
+        }
+    }
+}
+
+/// A clap value enum that mirrors a library enum variant for variant (the library has no
+/// clap), converting both ways: flags into settings, and the settings' defaults into the
+/// flags' defaults.
+macro_rules! mirror {
+    ($flag:ident = $lib:ident { $($(#[$doc:meta])* $variant:ident),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+        pub(crate) enum $flag {
+            $($(#[$doc])* $variant),+
+        }
+
+        impl From<$flag> for $lib {
+            fn from(flag: $flag) -> Self {
+                match flag {
+                    $($flag::$variant => $lib::$variant),+
+                }
+            }
+        }
+
+        impl From<$lib> for $flag {
+            fn from(value: $lib) -> Self {
+                match value {
+                    $($lib::$variant => $flag::$variant),+
+                }
+            }
+        }
+    };
+}
+
+mirror!(
+    FormatFlag = Format {
+        /// The signal's JSON object, one per line.
+        Ndjson,
+        /// `bar_end ACTION symbol strategy close=.. reasons=a,b id=..`, for people and plain tools.
+        Text,
+    }
+);
+
+mirror!(
+    StartFromFlag = StartFrom {
+        /// The oldest record still in the topic.
+        Earliest,
+        /// Only records produced after the group joined.
+        Latest,
+    }
+);
+
+mirror!(
+    OutputFlag = Output {
+        /// One readable line per signal.
+        Text,
+        /// The signal's JSON object, one per line.
+        Ndjson,
+        /// Nothing (counts and metrics only).
+        None,
+    }
+);
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+fn forward_default() -> ForwardSettings {
+    ForwardSettings::default()
+}
+
+/// `sink forward`: each flag sets the [`ForwardSettings`] field of the same name.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ForwardFlags {
+    #[command(flatten)]
+    kafka: KafkaFlags,
+
+    /// Topic to read signals from.
+    #[arg(long, env = "SINK_TOPIC", default_value_t = forward_default().topic)]
+    topic: String,
+
+    /// Kafka consumer group; its committed offsets are the forwarder's position.
+    #[arg(long, env = "SINK_GROUP_ID", default_value_t = forward_default().group_id)]
+    group_id: String,
+
+    /// Where a group without committed offsets starts.
+    #[arg(long, env = "SINK_START_FROM", value_enum,
+          default_value_t = forward_default().start_from.into())]
+    start_from: StartFromFlag,
+
+    /// The TCP endpoint to write signals to.
+    #[arg(long, env = "SINK_ENDPOINT", value_name = "HOST:PORT")]
+    endpoint: String,
+
+    /// Use TLS, trusting the CA certificate(s) in this PEM file.
+    #[arg(long, env = "SINK_TLS_CA", value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+
+    /// Name to verify in the server's certificate. Default: the host part of --endpoint.
+    #[arg(long, env = "SINK_TLS_SERVER_NAME", requires = "tls_ca")]
+    tls_server_name: Option<String>,
+
+    /// Acknowledgement mode: the receiver answers each line with the signal's id, and offsets
+    /// are committed only once acknowledged; unacknowledged lines are sent again.
+    #[arg(long, env = "SINK_ACK")]
+    ack: bool,
+
+    /// With --ack: a line not acknowledged this long after it was written is taken as lost;
+    /// the connection is reopened and every unacknowledged line sent again.
+    #[arg(long, env = "SINK_ACK_TIMEOUT_MS", default_value_t = ms(forward_default().ack_timeout))]
+    ack_timeout_ms: u64,
+
+    /// Line format on the wire.
+    #[arg(long, env = "SINK_FORMAT", value_enum,
+          default_value_t = forward_default().format.into())]
+    format: FormatFlag,
+
+    /// Forward only these symbols (comma-separated or repeated), e.g. `BTC/USD,ETH/USD`.
+    /// Default: all.
+    #[arg(
+        long = "symbol",
+        env = "SINK_SYMBOLS",
+        value_delimiter = ',',
+        value_name = "SYMBOL"
+    )]
+    symbols: Vec<String>,
+
+    /// Forward only these actions: BUY, SELL, HOLD (comma-separated or repeated, any case).
+    /// Default: all.
+    #[arg(long = "action", env = "SINK_ACTIONS", value_delimiter = ',', value_name = "ACTION",
+          value_parser = parse_action)]
+    actions: Vec<Action>,
+
+    /// Forward only these strategies (comma-separated or repeated). Default: all.
+    #[arg(
+        long = "strategy",
+        env = "SINK_STRATEGIES",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    strategies: Vec<String>,
+
+    /// Produce records that are not signals (value and original topic/partition/offset in
+    /// headers) to this topic before skipping them. Default: only count and log them.
+    #[arg(long, env = "SINK_DEAD_LETTER_TOPIC", value_name = "TOPIC")]
+    dead_letter_topic: Option<String>,
+
+    /// At most this many records consumed but not yet committable (written, or acknowledged
+    /// with --ack); consumption pauses at the limit. Bounds memory whatever the backlog.
+    #[arg(long, env = "SINK_MAX_IN_FLIGHT", default_value_t = forward_default().max_in_flight)]
+    max_in_flight: usize,
+
+    /// At most this many bytes of lines held for those records.
+    #[arg(long, env = "SINK_MAX_IN_FLIGHT_BYTES",
+          default_value_t = forward_default().max_in_flight_bytes)]
+    max_in_flight_bytes: usize,
+
+    /// Without --ack: bytes of the most recently written lines kept and sent again after a
+    /// reconnect, to cover lines that were still in socket buffers when the connection broke
+    /// (0: none). Keep it above the peer's and our TCP buffer sizes.
+    #[arg(long, env = "SINK_REPLAY_BYTES", default_value_t = forward_default().replay_bytes)]
+    replay_bytes: usize,
+
+    /// At most this many records per turn of the loop (and so lines per write).
+    #[arg(long, env = "SINK_BATCH_LINES", default_value_t = forward_default().batch_lines)]
+    batch_lines: usize,
+
+    /// Commit delivered offsets at most this often (and always on shutdown).
+    #[arg(long, env = "SINK_COMMIT_INTERVAL_MS",
+          default_value_t = ms(forward_default().commit_interval))]
+    commit_interval_ms: u64,
+
+    /// Give up on a connection attempt after this long.
+    #[arg(long, env = "SINK_CONNECT_TIMEOUT_MS",
+          default_value_t = ms(forward_default().connect_timeout))]
+    connect_timeout_ms: u64,
+
+    /// A write that does not complete in this long (peer not reading) breaks the connection.
+    #[arg(long, env = "SINK_WRITE_TIMEOUT_MS",
+          default_value_t = ms(forward_default().write_timeout))]
+    write_timeout_ms: u64,
+
+    /// First reconnect delay; it doubles (with jitter) on every failure up to the maximum.
+    #[arg(long, env = "SINK_BACKOFF_INITIAL_MS",
+          default_value_t = ms(forward_default().backoff_initial))]
+    backoff_initial_ms: u64,
+
+    /// Longest reconnect delay.
+    #[arg(long, env = "SINK_BACKOFF_MAX_MS", default_value_t = ms(forward_default().backoff_max))]
+    backoff_max_ms: u64,
+
+    /// On shutdown, wait at most this long for outstanding writes and acknowledgements before
+    /// committing what was delivered.
+    #[arg(long, env = "SINK_SHUTDOWN_TIMEOUT_MS",
+          default_value_t = ms(forward_default().shutdown_timeout))]
+    shutdown_timeout_ms: u64,
+
+    /// Check the settings, reach the broker (the topic must exist) and the endpoint, then exit.
+    #[arg(long)]
+    check: bool,
+
+    #[command(flatten)]
+    metrics: MetricsFlags,
+}
+
+impl ForwardFlags {
+    /// Every field spelled out, so a new setting cannot be forgotten here.
+    fn settings(self) -> ForwardSettings {
+        ForwardSettings {
+            kafka: self.kafka.settings(),
+            topic: self.topic,
+            group_id: self.group_id,
+            start_from: self.start_from.into(),
+            endpoint: self.endpoint,
+            tls_ca: self.tls_ca,
+            tls_server_name: self.tls_server_name,
+            ack: self.ack,
+            ack_timeout: Duration::from_millis(self.ack_timeout_ms),
+            format: self.format.into(),
+            filter: Filter {
+                symbols: self.symbols,
+                actions: self.actions,
+                strategies: self.strategies,
+            },
+            dead_letter_topic: self.dead_letter_topic,
+            max_in_flight: self.max_in_flight,
+            max_in_flight_bytes: self.max_in_flight_bytes,
+            replay_bytes: self.replay_bytes,
+            batch_lines: self.batch_lines,
+            commit_interval: Duration::from_millis(self.commit_interval_ms),
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            write_timeout: Duration::from_millis(self.write_timeout_ms),
+            backoff_initial: Duration::from_millis(self.backoff_initial_ms),
+            backoff_max: Duration::from_millis(self.backoff_max_ms),
+            shutdown_timeout: Duration::from_millis(self.shutdown_timeout_ms),
+            metrics: self.metrics.settings(),
+        }
+    }
+}
+
+/// `BUY`, `SELL` or `HOLD`, any case.
+fn parse_action(s: &str) -> Result<Action, String> {
+    serde_json::from_value(serde_json::Value::String(s.trim().to_ascii_uppercase()))
+        .map_err(|_| format!("unknown action `{s}`, expected BUY, SELL or HOLD"))
+}
+
+/// `sink receive`: each flag sets the [`ReceiveSettings`] field of the same name.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ReceiveFlags {
+    /// Address to listen on for forwarders (several connections at once).
+    #[arg(long, env = "SINK_LISTEN", value_name = "HOST:PORT",
+          default_value_t = ReceiveSettings::default().listen)]
+    listen: SocketAddr,
+
+    /// Acknowledgement mode: answer every line that is a signal (duplicates included) with the
+    /// signal's id on its own line, once it has been printed and appended. Use with
+    /// `sink forward --ack`.
+    #[arg(long, env = "SINK_ACK")]
+    ack: bool,
+
+    /// What to print to stdout for each new signal.
+    #[arg(long, env = "SINK_OUTPUT", value_enum,
+          default_value_t = ReceiveSettings::default().output.into())]
+    output: OutputFlag,
+
+    /// Append each new signal as one NDJSON line to this file (created if missing). The ids
+    /// already in it count as seen, so duplicates are removed across restarts too.
+    #[arg(long = "append", env = "SINK_APPEND_FILE", value_name = "FILE")]
+    append_file: Option<PathBuf>,
+
+    /// How many recent signal ids to remember for de-duplication (oldest forgotten first;
+    /// 0: no de-duplication).
+    #[arg(long, env = "SINK_DEDUP_CAPACITY",
+          default_value_t = ReceiveSettings::default().dedup_capacity)]
+    dedup_capacity: usize,
+
+    /// Serve TLS with this PEM certificate chain (requires --tls-key).
+    #[arg(long, env = "SINK_TLS_CERT", requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "SINK_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+
+    #[command(flatten)]
+    metrics: MetricsFlags,
+}
+
+impl ReceiveFlags {
+    fn settings(self) -> ReceiveSettings {
+        ReceiveSettings {
+            listen: self.listen,
+            ack: self.ack,
+            output: self.output.into(),
+            append_file: self.append_file,
+            dedup_capacity: self.dedup_capacity,
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
+            metrics: self.metrics.settings(),
+            keep_arrivals: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    fn task(args: &[&str]) -> Result<Task, InvalidSettings> {
+        Cli::try_parse_from(args).unwrap().command.task()
+    }
+
+    #[test]
+    fn flags_are_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = task(&[
+            "sink",
+            "forward",
+            "--endpoint",
+            "nohost",
+            "--max-in-flight",
+            "0",
+            "--backoff-initial-ms",
+            "10",
+            "--backoff-max-ms",
+            "5",
+        ])
+        .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        assert!(err.to_string().contains("--endpoint"), "{err}");
+
+        let ok = task(&[
+            "sink",
+            "forward",
+            "--endpoint",
+            "[::1]:9000",
+            "--symbol",
+            "A,B",
+        ]);
+        let Ok(Task::Forward(settings)) = ok else {
+            panic!("{ok:?}")
+        };
+        assert_eq!(settings.filter.symbols, ["A", "B"]);
+    }
+
+    #[test]
+    fn actions_parse_in_any_case() {
+        assert_eq!(parse_action("buy"), Ok(Action::Buy));
+        assert!(parse_action("Sell").is_ok());
+        assert!(parse_action("maybe").is_err());
+    }
+
+    /// The flags' defaults are the settings' defaults (the broker may come from the
+    /// environment, so it is left out).
+    #[test]
+    fn flag_defaults_are_the_settings_defaults() {
+        let Ok(Task::Forward(forward)) = task(&["sink", "forward", "--endpoint", "h:1"]) else {
+            panic!("forward")
+        };
+        let expected = ForwardSettings {
+            endpoint: "h:1".into(),
+            kafka: forward.kafka.clone(),
+            ..Default::default()
+        };
+        assert_eq!(forward, expected);
+        let Ok(Task::Check(_)) = task(&["sink", "forward", "--endpoint", "h:1", "--check"]) else {
+            panic!("check")
+        };
+        let Ok(Task::Receive(receive)) = task(&["sink", "receive"]) else {
+            panic!("receive")
+        };
+        assert_eq!(receive, ReceiveSettings::default());
+    }
+}
