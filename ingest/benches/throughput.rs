@@ -1,4 +1,4 @@
-//! Sustained throughput of ingest, local exchange -> WebSocket -> parse -> Kafka (acks=all,
+//! Sustained throughput of ingest, fake exchange -> WebSocket -> parse -> Kafka (acks=all,
 //! idempotent), against the ceiling of a bare rdkafka producer sending the same records with
 //! the same settings on the same machine.
 //!
@@ -6,22 +6,22 @@
 //! `BENCH_TRADES` (default 3000000) sets the trades per phase, `BENCH_ROUNDS` (default 3) how
 //! often the two phases alternate (the machine is shared, so single runs are noisy);
 //! `KAFKA_BROKERS` the broker. Only the measured phases are timed: the ceiling's records and
-//! the local exchange's market (`prepare`) are generated and serialized before.
+//! the fake exchange's market (`prepare`) are generated and serialized before.
 
 use std::time::{Duration, Instant};
 
-use common::metrics::Registry;
-use common::shutdown;
-use common::testing::{brokers, create_topic, rand_topic};
-use ingest::exchange::{Exchange, ExchangeConfig};
-use ingest::kraken::client::KrakenConfig;
+use ingest::fake_exchange::{FakeExchange, FakeExchangeSettings};
 use ingest::metrics::Metrics;
-use ingest::output::{OutputConfig, Topics};
-use ingest::pace::Speed;
-use ingest::simulate::Generator;
-use ingest::{Config, Source};
+use ingest::pipeline::{OutputSettings, Topics};
+use ingest::source::kraken::protocol::BadKind;
+use ingest::source::{Generator, KrakenSettings, SimulateSettings, Source, Speed};
+use ingest::IngestSettings;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
+use service::kafka::KafkaSettings;
+use service::metrics::{MetricsSettings, Registry};
+use service::shutdown;
+use testkit::{brokers, create_topic, rand_topic};
 
 /// The same allocator as the `ingest` binary, so the benchmark measures what runs.
 #[global_allocator]
@@ -34,19 +34,18 @@ fn symbols() -> Vec<String> {
     SYMBOLS.map(String::from).to_vec()
 }
 
-fn output(topic: &str) -> OutputConfig {
-    let kafka = common::kafka::KafkaArgs {
-        brokers: brokers(),
-        options: Vec::new(),
-    };
-    let topics = Topics {
-        trades: topic.to_string(),
-        ticker: None,
-        dead_letter: None,
-    };
-    OutputConfig {
+fn output(topic: &str) -> OutputSettings {
+    OutputSettings {
+        kafka: KafkaSettings {
+            brokers: brokers(),
+            ..KafkaSettings::default()
+        },
+        topics: Topics {
+            trades: topic.to_string(),
+            ..Topics::default()
+        },
         flush_timeout: Duration::from_secs(60),
-        ..OutputConfig::new(kafka, topics)
+        ..OutputSettings::default()
     }
 }
 
@@ -99,41 +98,41 @@ fn bare_producer(n: u64, topic: &str) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// The real thing: ingest reading the local exchange over WebSocket into Kafka.
+/// The real thing: ingest reading the fake exchange over WebSocket into Kafka.
 async fn ingest_from_exchange(n: u64, topic: &str) -> (f64, Vec<f64>) {
-    let exchange = Exchange::start(
+    let exchange = FakeExchange::start(
         "127.0.0.1:0".parse().unwrap(),
-        ExchangeConfig {
-            symbols: symbols(),
-            rate: 1e6,
-            speed: Speed::Max,
-            count: Some(n),
+        FakeExchangeSettings {
+            market: SimulateSettings {
+                symbols: symbols(),
+                rate: 1e6,
+                speed: Speed::Max,
+                count: Some(n),
+                ..SimulateSettings::default()
+            },
             // Rendered before the timed phase, as the ceiling's records are.
             prepare: true,
-            ..ExchangeConfig::default()
+            ..FakeExchangeSettings::default()
         },
     )
     .await
     .expect("exchange");
-    let config = Config {
-        source: Source::Kraken(KrakenConfig {
+    let settings = IngestSettings {
+        source: Source::Kraken(KrakenSettings {
             url: exchange.url(),
             symbols: symbols(),
-            idle_timeout: Duration::from_secs(10),
-            ping_interval: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(1),
-            record: None,
             resume_lookback: 0,
+            ..KrakenSettings::default()
         }),
         output: output(topic),
-        metrics_addr: None,
-        metrics_log_interval: Duration::from_secs(3600),
+        metrics: MetricsSettings::off(),
     };
     let metrics = Metrics::new(Registry::new("ingest"));
     let (stop, shutdown) = shutdown::channel();
-    let run = tokio::spawn(ingest::run(config, metrics.clone(), shutdown));
+    let run = tokio::spawn(ingest::run(settings, metrics.clone(), shutdown));
     let produced = metrics.trades_produced.clone();
     // Timed from the first acknowledged trade to the last.
     while produced.get() == 0 {
@@ -165,12 +164,7 @@ async fn ingest_from_exchange(n: u64, topic: &str) -> (f64, Vec<f64>) {
     stop.fire();
     run.await.expect("ingest task").expect("ingest run");
     assert_eq!(metrics.duplicates_skipped.get(), 0);
-    assert_eq!(
-        metrics
-            .bad(ingest::kraken::protocol::BadKind::NotJson)
-            .get(),
-        0
-    );
+    assert_eq!(metrics.bad(BadKind::NotJson).get(), 0);
     (rate, per_second)
 }
 
@@ -213,7 +207,7 @@ fn main() {
         let (rate, mut per_second) = rt.block_on(ingest_from_exchange(n, &topic));
         per_second.sort_by(f64::total_cmp);
         println!(
-            "round {round}: ingest, local exchange -> WebSocket -> Kafka:  {rate:>9.0} trades/s \
+            "round {round}: ingest, fake exchange -> WebSocket -> Kafka:   {rate:>9.0} trades/s \
              ({:.0}% of this round's ceiling); per full second: p50 {:.0}, p99 {:.0}, min {:.0}",
             100.0 * rate / ceiling,
             percentile(&per_second, 0.5),

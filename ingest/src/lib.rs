@@ -2,65 +2,56 @@
 //! recording, or from a seeded simulator), normalized to the pipeline's [`Trade`] record and
 //! produced to `market.trades` exactly once each.
 //!
-//! The binary only parses flags ([`cli`]) and calls [`run`]; tests and benchmarks call the same
-//! `run` with their own configuration, metrics and shutdown.
+//! The binary only turns flags into [`IngestSettings`] and calls [`run`] (or [`check`]); tests
+//! and benchmarks call the same `run` with settings of their own, built from
+//! `IngestSettings::default()` with struct-update syntax, and their own metrics and shutdown.
 //!
 //! ## Layout
-//! - [`kraken`]: the v2 wire format ([`kraken::protocol`]) and the reconnecting client source.
-//! - [`replay`], [`simulate`]: the offline sources; [`pace`] plays event time at any speed.
-//! - [`emit`]: what all sources feed: de-duplication ([`dedup`]), keys and timestamps, bad input;
-//!   [`resume`] primes the de-duplication from the topic's tail after a restart.
-//! - [`output`]: the bounded queue and the idempotent acks=all Kafka producer behind it.
-//! - [`metrics`]: the service's counters; [`ratelimit`]: log lines that cannot flood.
-//! - [`exchange`]: a local Kraken-speaking server for tests, benchmarks and demos.
-//! - [`cli`]: flags, their validation, and the `Config` they make.
+//! - [`source`]: where trades come from: [`source::kraken`] (the v2 wire format and the
+//!   reconnecting client), `replay` and `simulate` (offline), and `pace`, which plays event
+//!   time at any speed for them.
+//! - [`pipeline`]: what every source feeds: `emit` (de-duplication, keys and timestamps, bad
+//!   input), `resume` (primes the de-duplication from the topic's tail after a restart) and
+//!   `output` (the bounded queue and the idempotent acks=all Kafka producer behind it).
+//! - [`metrics`]: the service's counters, bad input counted by kind.
+//! - `check`: `--check`, reaching Kafka and the source without running.
+//! - [`fake_exchange`]: a FAKE, local Kraken-speaking server for tests, benchmarks and demos;
+//!   not on the path from a real exchange to Kafka.
 //!
-//! [`Trade`]: common::records::Trade
+//! The flags live in the binary (`src/cli.rs`, declared by `src/main.rs`), not here.
+//!
+//! [`Trade`]: contract::records::Trade
 
-pub mod cli;
-pub mod dedup;
-pub mod emit;
-pub mod exchange;
-pub mod kraken;
+mod check;
+pub mod fake_exchange;
 pub mod metrics;
-pub mod output;
-pub mod pace;
-pub mod ratelimit;
-pub mod replay;
-pub mod resume;
-pub mod simulate;
+pub mod pipeline;
+pub mod source;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use common::shutdown::{self, Shutdown};
+use service::metrics::MetricsSettings;
+use service::shutdown::{self, Shutdown};
 
-use crate::emit::Emitter;
-use crate::kraken::client::{KrakenConfig, KrakenError};
+pub use crate::check::{check, CheckError};
 use crate::metrics::Metrics;
-use crate::output::{Output, OutputConfig, OutputError};
-use crate::replay::{ReplayConfig, ReplayError};
-use crate::simulate::SimulateConfig;
-
-/// Where trades come from.
-#[derive(Debug, Clone)]
-pub enum Source {
-    Kraken(KrakenConfig),
-    Replay(ReplayConfig),
-    Simulate(SimulateConfig),
-}
+use crate::pipeline::emit::Emitter;
+use crate::pipeline::{Closed, Output, OutputError, OutputSettings};
+pub use crate::source::Source;
+use crate::source::{KrakenError, ReplayError};
 
 /// Everything [`run`] needs.
-#[derive(Debug, Clone)]
-pub struct Config {
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IngestSettings {
+    /// Where trades come from (default: live Kraken).
     pub source: Source,
-    pub output: OutputConfig,
-    /// Serve Prometheus text here.
-    pub metrics_addr: Option<SocketAddr>,
-    /// Log every metric this often.
-    pub metrics_log_interval: Duration,
+    /// Where they go: brokers, topics, producer tuning.
+    pub output: OutputSettings,
+    /// Where the metrics are served and how often they are logged.
+    pub metrics: MetricsSettings,
 }
 
+/// Why a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -70,63 +61,53 @@ pub enum Error {
     #[error(transparent)]
     Replay(#[from] ReplayError),
     #[error(transparent)]
-    Closed(#[from] output::Closed),
-    #[error("cannot serve metrics on {addr}: {error}")]
+    Closed(#[from] Closed),
+    #[error("cannot serve metrics on {}: {error}", addr.map_or("-".to_string(), |a| a.to_string()))]
     Metrics {
-        addr: SocketAddr,
+        addr: Option<SocketAddr>,
         error: std::io::Error,
     },
 }
 
 /// Runs the source into Kafka until it ends (replay, a finite simulation) or `shutdown` fires,
 /// then flushes: returns once every accepted record is acknowledged by Kafka.
-pub async fn run(config: Config, metrics: Metrics, shutdown: Shutdown) -> Result<(), Error> {
+pub async fn run(
+    settings: IngestSettings,
+    metrics: Metrics,
+    shutdown: Shutdown,
+) -> Result<(), Error> {
     // Stops the helpers (metrics log and server) when the run ends for any reason.
     let (done, local) = shutdown::channel();
+    let helpers = settings
+        .metrics
+        .start(&metrics.registry, &local)
+        .await
+        .map_err(|error| Error::Metrics {
+            addr: settings.metrics.addr,
+            error,
+        })?;
     let mut external = shutdown.clone();
     let forward = done.clone();
     let forwarder = tokio::spawn(async move {
         external.recv().await;
         forward.fire();
     });
-    let server = match config.metrics_addr {
-        Some(addr) => Some(
-            common::metrics::serve(metrics.registry.clone(), addr, local.clone())
-                .await
-                .map_err(|error| Error::Metrics { addr, error })?,
-        ),
-        None => None,
-    };
-    let logger = tokio::spawn(common::metrics::log_periodically(
-        metrics.registry.clone(),
-        config.metrics_log_interval,
-        local.clone(),
-    ));
 
-    let (queue, output) = Output::start(config.output.clone(), metrics.clone(), shutdown.clone())?;
-    let topics = &config.output.topics;
+    let (queue, output) =
+        Output::start(settings.output.clone(), metrics.clone(), shutdown.clone())?;
+    let topics = &settings.output.topics;
     let mut emitter = Emitter::new(
         queue,
         metrics,
         topics.dead_letter.is_some(),
         topics.ticker.is_some(),
     );
-    if let Source::Kraken(k) = &config.source {
+    if let Source::Kraken(k) = &settings.source {
         if k.resume_lookback > 0 {
-            resume(&config.output, k.resume_lookback, &mut emitter).await;
+            pipeline::resume::prime(&settings.output, k.resume_lookback, &mut emitter).await;
         }
     }
-    let source_result: Result<(), Error> = match &config.source {
-        Source::Kraken(c) => kraken::client::run(c, &mut emitter, shutdown.clone())
-            .await
-            .map_err(Error::from),
-        Source::Replay(c) => replay::run(c, &mut emitter, shutdown.clone())
-            .await
-            .map_err(Error::from),
-        Source::Simulate(c) => simulate::run(c, &mut emitter, shutdown.clone())
-            .await
-            .map_err(Error::from),
-    };
+    let source_result = settings.source.run(&mut emitter, shutdown.clone()).await;
     // Whatever the source left pending goes out too (fails only if the producer died).
     let source_result = match emitter.flush().await {
         Ok(()) => source_result,
@@ -138,41 +119,9 @@ pub async fn run(config: Config, metrics: Metrics, shutdown: Shutdown) -> Result
 
     done.fire();
     forwarder.abort();
-    let _ = logger.await;
-    if let Some(server) = server {
-        let _ = server.await;
+    for helper in helpers {
+        let _ = helper.await;
     }
     output_result?;
     source_result
-}
-
-/// Marks the trades already on the topic as sent. Failing to read them back only costs the
-/// protection against a restart's repeats, so it is logged, not fatal.
-async fn resume(output: &OutputConfig, lookback: i64, emitter: &mut Emitter) {
-    let (kafka, topic) = (output.kafka.clone(), output.topics.trades.clone());
-    let read = tokio::task::spawn_blocking(move || {
-        resume::recent_trades(
-            &kafka,
-            &topic,
-            kraken::protocol::EXCHANGE,
-            lookback,
-            Duration::from_secs(30),
-        )
-    })
-    .await;
-    match read {
-        Ok(Ok(trades)) => {
-            tracing::info!(
-                trades = trades.len(),
-                "resuming after the trades already in Kafka"
-            );
-            for (symbol, id) in trades {
-                emitter.already_sent(&symbol, id);
-            }
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "cannot read back recent trades; a restart snapshot may repeat some")
-        }
-        Err(e) => tracing::warn!(error = %e, "reading back recent trades failed"),
-    }
 }

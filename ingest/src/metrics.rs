@@ -1,13 +1,17 @@
 //! The ingest service's metrics, registered once with their help texts so every module counts
 //! into the same named series and tests read them by name.
 
-use common::metrics::{Counter, Gauge, Registry};
+use std::sync::Arc;
 
-use crate::kraken::protocol::BadKind;
+use service::bad_input::BadInput;
+use service::metrics::{Counter, Gauge, Registry};
+
+use crate::source::kraken::protocol::BadKind;
 
 /// Handles to every ingest metric. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Metrics {
+    /// Where every metric below is registered: logged and served from here.
     pub registry: Registry,
     /// Text frames received from a WebSocket or read from a replay file.
     pub frames: Counter,
@@ -35,23 +39,19 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     /// 1 while a WebSocket connection is up and subscribed.
     pub connected: Gauge,
-    bad: Vec<(BadKind, Counter)>,
+    /// `bad_input_total{kind}`, and the rate-limited warnings about bad input.
+    pub(crate) bad_input: Arc<BadInput<BadKind>>,
 }
 
 impl Metrics {
+    /// Registers every ingest metric in `registry` (all at 0).
     pub fn new(registry: Registry) -> Self {
         let c = |name: &str, help: &str| registry.counter(name, help);
-        let bad = BadKind::ALL
-            .iter()
-            .map(|&k| {
-                let counter = registry.counter_with(
-                    "bad_input_total",
-                    &[("kind", k.as_str())],
-                    "Frames or trades rejected, by reason; the valid trades around them still go through.",
-                );
-                (k, counter)
-            })
-            .collect();
+        let bad_input = Arc::new(BadInput::new(
+            &registry,
+            "bad_input_total",
+            "Frames or trades rejected, by reason; the valid trades around them still go through.",
+        ));
         Self {
             frames: c("frames_total", "Text frames received or read."),
             trades_received: c(
@@ -96,18 +96,13 @@ impl Metrics {
                 "Records accepted but not yet acknowledged by Kafka.",
             ),
             connected: registry.gauge("connected", "1 while the WebSocket is up and subscribed."),
-            bad,
+            bad_input,
             registry,
         }
     }
 
     /// The `bad_input_total{kind}` counter.
     pub fn bad(&self, kind: BadKind) -> &Counter {
-        &self
-            .bad
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .expect("every kind is registered in new()")
-            .1
+        self.bad_input.counter(kind)
     }
 }

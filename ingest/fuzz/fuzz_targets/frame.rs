@@ -3,7 +3,7 @@
 //! is what goes to Kafka unchecked.
 #![no_main]
 
-use ingest::kraken::protocol::{parse, Message, Request};
+use ingest::source::kraken::protocol::{parse, Message, Request};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(trade.qty.is_finite() && trade.qty > 0.0);
             assert!(!trade.symbol.is_empty() && !trade.ord_type.is_empty());
             let json = trade.to_json();
-            let back: common::records::Trade =
+            let back: contract::records::Trade =
                 serde_json::from_str(&json).expect("our own JSON reads back");
             assert_eq!(
                 (back.trade_id, &back.symbol),

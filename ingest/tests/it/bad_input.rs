@@ -5,12 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::testing::{brokers, consume_until, create_topic, rand_topic, wait_for};
-use ingest::exchange::{Exchange, ExchangeConfig};
-use ingest::kraken::client::KrakenConfig;
-use ingest::kraken::protocol::BadKind;
-use ingest::pace::Speed;
-use ingest::Source;
+use ingest::source::kraken::protocol::BadKind;
+use ingest::source::{SimulateSettings, Source, Speed};
+use service::bad_input::InputKind;
+use testkit::{brokers, consume_until, create_topic, rand_topic, wait_for};
 
 use crate::support::{self, assert_exactly_once};
 
@@ -24,40 +22,29 @@ fn trade(id: u64, price: &str, qty: &str, ts: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_is_counted_and_the_valid_trades_arrive() {
-    let exchange = Exchange::start(
-        "127.0.0.1:0".parse().unwrap(),
-        ExchangeConfig {
-            symbols: vec!["BTC/USD".into()],
-            rate: 100.0,
-            speed: Speed::Times(1.0),
-            count: Some(300),
-            ..ExchangeConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let exchange = support::fake_exchange(SimulateSettings {
+        symbols: vec!["BTC/USD".into()],
+        rate: 100.0,
+        speed: Speed::Times(1.0),
+        count: Some(300),
+        ..SimulateSettings::default()
+    })
+    .await;
     let topic = rand_topic("bad");
     let dead = rand_topic("bad-dlq");
     create_topic(&topic, 2).await;
     create_topic(&dead, 1).await;
-    let mut config = support::config(
-        Source::Kraken(KrakenConfig {
-            url: exchange.url(),
-            // The exchange refuses the second symbol: counted, and the first still works.
-            symbols: vec!["BTC/USD".into(), "NOPE/USD".into()],
-            idle_timeout: Duration::from_secs(5),
-            ping_interval: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
-            backoff_initial: Duration::from_millis(50),
-            backoff_max: Duration::from_millis(500),
-            record: None,
-            resume_lookback: 0,
-        }),
+    let mut settings = support::settings(
+        // The exchange refuses the second symbol: counted, and the first still works.
+        Source::Kraken(support::kraken(
+            exchange.url(),
+            &["BTC/USD".into(), "NOPE/USD".into()],
+        )),
         &brokers(),
         &topic,
     );
-    config.output.topics.dead_letter = Some(dead.clone());
-    let running = support::start(config);
+    settings.output.topics.dead_letter = Some(dead.clone());
+    let running = support::start(settings);
     wait_for(Duration::from_secs(10), || exchange.subscriptions() > 0)
         .await
         .expect("no subscription");
@@ -98,7 +85,7 @@ async fn each_kind_is_counted_and_the_valid_trades_arrive() {
 
     let counts: BTreeMap<&str, u64> = BadKind::ALL
         .iter()
-        .map(|k| (k.as_str(), metrics.bad(*k).get()))
+        .map(|k| (k.label(), metrics.bad(*k).get()))
         .collect();
     let want: BTreeMap<&str, u64> = [
         ("not_json", 1),

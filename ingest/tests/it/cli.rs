@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::testing::{brokers, consume_until, create_topic, rand_topic};
+use testkit::{brokers, consume_until, create_topic, rand_topic};
 
 use crate::support::{self, assert_exactly_once};
 

@@ -1,28 +1,22 @@
-//! Reconnects neither drop nor repeat trades: the local exchange drops the connection twice
+//! Reconnects neither drop nor repeat trades: the fake exchange drops the connection twice
 //! (and, in the second test, goes silent), the client reconnects with the snapshot, and every
 //! trade the market published is in Kafka exactly once, checked by (symbol, trade_id).
 
 use std::time::Duration;
 
-use common::testing::{brokers, consume_until, create_topic, rand_topic, wait_for};
-use ingest::exchange::{Exchange, ExchangeConfig};
-use ingest::kraken::client::KrakenConfig;
-use ingest::pace::Speed;
-use ingest::Source;
+use ingest::fake_exchange::FakeExchange;
+use ingest::metrics::Metrics;
+use ingest::source::{KrakenSettings, SimulateSettings, Source, Speed};
+use testkit::{brokers, consume_until, create_topic, rand_topic, wait_for};
 
 use crate::support::{self, assert_exactly_once, topic_size};
 
+/// The `kraken` source with the read-back of the topic on, as in production.
 fn kraken(url: String, symbols: &[String], idle_timeout: Duration) -> Source {
-    Source::Kraken(KrakenConfig {
-        url,
-        symbols: symbols.to_vec(),
+    Source::Kraken(KrakenSettings {
         idle_timeout,
-        ping_interval: Duration::from_secs(5),
-        connect_timeout: Duration::from_secs(5),
-        backoff_initial: Duration::from_millis(50),
-        backoff_max: Duration::from_millis(500),
-        record: None,
-        resume_lookback: 1000,
+        resume_lookback: KrakenSettings::default().resume_lookback,
+        ..support::kraken(url, symbols)
     })
 }
 
@@ -34,13 +28,13 @@ fn symbols() -> Vec<String> {
 /// Kafka. Returns the metrics.
 async fn run_and_check(
     test: &str,
-    exchange: Exchange,
+    exchange: FakeExchange,
     idle_timeout: Duration,
-    disturb: impl AsyncFnOnce(&Exchange),
-) -> ingest::metrics::Metrics {
+    disturb: impl AsyncFnOnce(&FakeExchange),
+) -> Metrics {
     let topic = rand_topic(test);
     create_topic(&topic, 4).await;
-    let running = support::start(support::config(
+    let running = support::start(support::settings(
         kraken(exchange.url(), &symbols(), idle_timeout),
         &brokers(),
         &topic,
@@ -69,7 +63,7 @@ async fn run_and_check(
     metrics
 }
 
-async fn until_published(exchange: &Exchange, n: u64) {
+async fn until_published(exchange: &FakeExchange, n: u64) {
     wait_for(Duration::from_secs(30), || {
         exchange.published().values().sum::<u64>() >= n
     })
@@ -79,20 +73,16 @@ async fn until_published(exchange: &Exchange, n: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_dropped_connections_lose_and_repeat_nothing() {
-    let exchange = Exchange::start(
-        "127.0.0.1:0".parse().unwrap(),
-        ExchangeConfig {
-            symbols: symbols(),
-            // 100 trades/s per symbol: a reconnect has half a second before the snapshot
-            // (50 per symbol) no longer covers the gap, even on a loaded machine.
-            rate: 200.0,
-            speed: Speed::Times(1.0),
-            count: Some(2400),
-            ..ExchangeConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let exchange = support::fake_exchange(SimulateSettings {
+        symbols: symbols(),
+        // 100 trades/s per symbol: a reconnect has half a second before the snapshot
+        // (50 per symbol) no longer covers the gap, even on a loaded machine.
+        rate: 200.0,
+        speed: Speed::Times(1.0),
+        count: Some(2400),
+        ..SimulateSettings::default()
+    })
+    .await;
     let metrics = run_and_check("drops", exchange, Duration::from_secs(5), async |ex| {
         for at in [800, 1600] {
             until_published(ex, at).await;
@@ -120,18 +110,14 @@ async fn two_dropped_connections_lose_and_repeat_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_connection_is_replaced_without_loss() {
-    let exchange = Exchange::start(
-        "127.0.0.1:0".parse().unwrap(),
-        ExchangeConfig {
-            symbols: symbols(),
-            rate: 40.0,
-            speed: Speed::Times(1.0),
-            count: Some(300),
-            ..ExchangeConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let exchange = support::fake_exchange(SimulateSettings {
+        symbols: symbols(),
+        rate: 40.0,
+        speed: Speed::Times(1.0),
+        count: Some(300),
+        ..SimulateSettings::default()
+    })
+    .await;
     let metrics = run_and_check("stall", exchange, Duration::from_millis(800), async |ex| {
         until_published(ex, 100).await;
         let subscriptions = ex.subscriptions();
@@ -149,24 +135,20 @@ async fn a_silent_connection_is_replaced_without_loss() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_ingest_does_not_repeat_what_the_last_run_sent() {
-    let exchange = Exchange::start(
-        "127.0.0.1:0".parse().unwrap(),
-        ExchangeConfig {
-            symbols: symbols(),
-            // 20 trades/s per symbol: stopping one run and starting the next (which reads the
-            // topic back first) may take 2.5 s before the snapshot stops covering the gap.
-            rate: 40.0,
-            speed: Speed::Times(1.0),
-            count: Some(600),
-            ..ExchangeConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let exchange = support::fake_exchange(SimulateSettings {
+        symbols: symbols(),
+        // 20 trades/s per symbol: stopping one run and starting the next (which reads the
+        // topic back first) may take 2.5 s before the snapshot stops covering the gap.
+        rate: 40.0,
+        speed: Speed::Times(1.0),
+        count: Some(600),
+        ..SimulateSettings::default()
+    })
+    .await;
     let topic = rand_topic("restart");
     create_topic(&topic, 4).await;
     let config = || {
-        support::config(
+        support::settings(
             kraken(exchange.url(), &symbols(), Duration::from_secs(5)),
             &brokers(),
             &topic,

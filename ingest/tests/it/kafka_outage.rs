@@ -9,11 +9,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::testing::{consume_until_on, create_topic_on, rand_topic, wait_for};
-use ingest::exchange::{Exchange, ExchangeConfig};
-use ingest::kraken::client::KrakenConfig;
-use ingest::pace::Speed;
-use ingest::Source;
+use ingest::source::{SimulateSettings, Source, Speed};
+use testkit::{consume_until_on, create_topic_on, rand_topic, wait_for};
 
 use crate::support::{self, assert_exactly_once, topic_size};
 
@@ -109,35 +106,21 @@ async fn kafka_stopped_for_20_s_loses_and_repeats_nothing() {
     create_topic_on(&brokers, &topic, 4).await;
 
     let symbols: Vec<String> = vec!["BTC/USD".into(), "SOL/USD".into()];
-    let exchange = Exchange::start(
-        "127.0.0.1:0".parse().unwrap(),
-        ExchangeConfig {
-            symbols: symbols.clone(),
-            rate: 300.0,
-            speed: Speed::Times(1.0),
-            count: Some(12_000),
-            ..ExchangeConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    let mut config = support::config(
-        Source::Kraken(KrakenConfig {
-            url: exchange.url(),
-            symbols,
-            idle_timeout: Duration::from_secs(5),
-            ping_interval: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
-            backoff_initial: Duration::from_millis(50),
-            backoff_max: Duration::from_millis(500),
-            record: None,
-            resume_lookback: 0,
-        }),
+    let exchange = support::fake_exchange(SimulateSettings {
+        symbols: symbols.clone(),
+        rate: 300.0,
+        speed: Speed::Times(1.0),
+        count: Some(12_000),
+        ..SimulateSettings::default()
+    })
+    .await;
+    let mut settings = support::settings(
+        Source::Kraken(support::kraken(exchange.url(), &symbols)),
         &brokers,
         &topic,
     );
-    config.output.queue_capacity = 1000;
-    let running = support::start(config);
+    settings.output.queue_capacity = 1000;
+    let running = support::start(settings);
 
     let produced = running.metrics.trades_produced.clone();
     wait_for(Duration::from_secs(30), || produced.get() >= 1000)

@@ -1,17 +1,13 @@
-//! The offline sources into real Kafka: the simulator, and a recording of the local exchange
+//! The offline sources into real Kafka: the simulator, and a recording of the fake exchange
 //! replayed, mixed with normalized trades and bad lines.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::testing::{brokers, consume_until, create_topic, rand_topic, wait_for};
-use ingest::exchange::{Exchange, ExchangeConfig};
-use ingest::kraken::client::KrakenConfig;
-use ingest::kraken::protocol::BadKind;
-use ingest::pace::Speed;
-use ingest::replay::ReplayConfig;
-use ingest::simulate::SimulateConfig;
-use ingest::Source;
+use ingest::fake_exchange::{FakeExchange, FakeExchangeSettings};
+use ingest::source::kraken::protocol::BadKind;
+use ingest::source::{KrakenSettings, ReplaySettings, SimulateSettings, Source, Speed};
+use testkit::{brokers, consume_until, create_topic, rand_topic, wait_for};
 
 use crate::support::{self, assert_exactly_once};
 
@@ -19,7 +15,7 @@ use crate::support::{self, assert_exactly_once};
 async fn simulate_produces_every_trade_once_then_exits() {
     let topic = rand_topic("simulate");
     create_topic(&topic, 4).await;
-    let source = Source::Simulate(SimulateConfig {
+    let source = Source::Simulate(SimulateSettings {
         symbols: vec!["BTC/USD".into(), "ETH/USD".into(), "XRP/USD".into()],
         rate: 1000.0,
         count: Some(5000),
@@ -27,7 +23,7 @@ async fn simulate_produces_every_trade_once_then_exits() {
         start: Some("2026-11-24T21:00:00Z".parse().unwrap()),
         speed: Speed::Max,
     });
-    let running = support::start(support::config(source, &brokers(), &topic));
+    let running = support::start(support::settings(source, &brokers(), &topic));
     // A finite source ends the run by itself, after the flush.
     let metrics = running.metrics.clone();
     tokio::time::timeout(Duration::from_secs(60), running.task)
@@ -48,17 +44,20 @@ async fn simulate_produces_every_trade_once_then_exits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_replays_to_the_same_trades() {
-    // Record a session with the local exchange.
-    let exchange = Exchange::start(
+    // Record a session with the fake exchange.
+    let exchange = FakeExchange::start(
         "127.0.0.1:0".parse().unwrap(),
-        ExchangeConfig {
-            symbols: vec!["ETH/USD".into()],
-            rate: 500.0,
-            speed: Speed::Times(1.0),
-            count: Some(500),
+        FakeExchangeSettings {
+            market: SimulateSettings {
+                symbols: vec!["ETH/USD".into()],
+                rate: 500.0,
+                speed: Speed::Times(1.0),
+                count: Some(500),
+                ..SimulateSettings::default()
+            },
             // Rendered up front: the same trades as generating them on the fly.
             prepare: true,
-            ..ExchangeConfig::default()
+            ..FakeExchangeSettings::default()
         },
     )
     .await
@@ -68,17 +67,10 @@ async fn a_recording_replays_to_the_same_trades() {
     let file = dir.join("session.jsonl");
     let live = rand_topic("recorded");
     create_topic(&live, 2).await;
-    let running = support::start(support::config(
-        Source::Kraken(KrakenConfig {
-            url: exchange.url(),
-            symbols: vec!["ETH/USD".into()],
-            idle_timeout: Duration::from_secs(5),
-            ping_interval: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
-            backoff_initial: Duration::from_millis(50),
-            backoff_max: Duration::from_millis(500),
+    let running = support::start(support::settings(
+        Source::Kraken(KrakenSettings {
             record: Some(file.clone()),
-            resume_lookback: 0,
+            ..support::kraken(exchange.url(), &["ETH/USD".into()])
         }),
         &brokers(),
         &live,
@@ -108,8 +100,8 @@ async fn a_recording_replays_to_the_same_trades() {
 
     let replayed = rand_topic("replayed");
     create_topic(&replayed, 2).await;
-    let running = support::start(support::config(
-        Source::Replay(ReplayConfig {
+    let running = support::start(support::settings(
+        Source::Replay(ReplaySettings {
             file: file.clone(),
             speed: Speed::Max,
         }),
@@ -150,7 +142,7 @@ async fn records_kafka_refuses_go_to_the_dead_letter_topic() {
     let dead = rand_topic("future-dlq");
     create_topic(&topic, 1).await;
     create_topic(&dead, 1).await;
-    let source = Source::Simulate(SimulateConfig {
+    let source = Source::Simulate(SimulateSettings {
         symbols: vec!["BTC/USD".into()],
         rate: 10.0,
         count: Some(20),
@@ -158,9 +150,9 @@ async fn records_kafka_refuses_go_to_the_dead_letter_topic() {
         start: Some(chrono::Utc::now() + chrono::Duration::days(2)),
         speed: Speed::Max,
     });
-    let mut config = support::config(source, &brokers(), &topic);
-    config.output.topics.dead_letter = Some(dead.clone());
-    let running = support::start(config);
+    let mut settings = support::settings(source, &brokers(), &topic);
+    settings.output.topics.dead_letter = Some(dead.clone());
+    let running = support::start(settings);
     let metrics = running.metrics.clone();
     tokio::time::timeout(Duration::from_secs(60), running.task)
         .await
@@ -175,45 +167,34 @@ async fn records_kafka_refuses_go_to_the_dead_letter_topic() {
     assert!(letters
         .iter()
         .all(|r| r.key.as_deref() == Some("rejected_by_kafka")));
-    let first: common::records::Trade =
+    let first: contract::records::Trade =
         serde_json::from_str(letters[0].value.as_deref().unwrap()).unwrap();
     assert_eq!(first.symbol, "BTC/USD");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticker_updates_go_to_their_own_topic() {
-    let exchange = Exchange::start(
-        "127.0.0.1:0".parse().unwrap(),
-        ExchangeConfig {
-            symbols: vec!["BTC/USD".into(), "ETH/USD".into()],
-            rate: 50.0,
-            speed: Speed::Times(1.0),
-            count: Some(100),
-            ..ExchangeConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let exchange = support::fake_exchange(SimulateSettings {
+        symbols: vec!["BTC/USD".into(), "ETH/USD".into()],
+        rate: 50.0,
+        speed: Speed::Times(1.0),
+        count: Some(100),
+        ..SimulateSettings::default()
+    })
+    .await;
     let (topic, tickers) = (rand_topic("with-ticker"), rand_topic("ticker"));
     create_topic(&topic, 2).await;
     create_topic(&tickers, 2).await;
-    let mut config = support::config(
-        Source::Kraken(KrakenConfig {
-            url: exchange.url(),
-            symbols: vec!["BTC/USD".into(), "ETH/USD".into()],
-            idle_timeout: Duration::from_secs(5),
-            ping_interval: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
-            backoff_initial: Duration::from_millis(50),
-            backoff_max: Duration::from_millis(500),
-            record: None,
-            resume_lookback: 0,
-        }),
+    let mut settings = support::settings(
+        Source::Kraken(support::kraken(
+            exchange.url(),
+            &["BTC/USD".into(), "ETH/USD".into()],
+        )),
         &brokers(),
         &topic,
     );
-    config.output.topics.ticker = Some(tickers.clone());
-    let running = support::start(config);
+    settings.output.topics.ticker = Some(tickers.clone());
+    let running = support::start(settings);
     let produced = running.metrics.tickers_produced.clone();
     // A snapshot per symbol, then an update per symbol every heartbeat (1 s).
     wait_for(Duration::from_secs(20), || produced.get() >= 6)

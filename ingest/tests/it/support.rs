@@ -1,39 +1,71 @@
-//! Shared plumbing of the ingest integration tests: a configuration pointed at a test topic,
-//! running the service in-process, and reading back what reached Kafka.
+//! Shared plumbing of the ingest integration tests: settings pointed at a test topic (and a
+//! fake exchange), running the service in-process, and reading back what reached Kafka.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use common::kafka::KafkaArgs;
-use common::metrics::Registry;
-use common::records::Trade;
-use common::shutdown::{self, ShutdownTrigger};
-use common::testing::Record;
+use contract::records::Trade;
+use ingest::fake_exchange::{FakeExchange, FakeExchangeSettings};
 use ingest::metrics::Metrics;
-use ingest::output::{OutputConfig, Topics};
-use ingest::{Config, Source};
+use ingest::pipeline::{OutputSettings, Topics};
+use ingest::source::{KrakenSettings, SimulateSettings, Source};
+use ingest::IngestSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
+use service::kafka::KafkaSettings;
+use service::metrics::{MetricsSettings, Registry};
+use service::shutdown::{self, ShutdownTrigger};
+use testkit::Record;
 use tokio::task::JoinHandle;
 
-/// A configuration producing to `topic` on `brokers` with the service's defaults.
-pub fn config(source: Source, brokers: &str, topic: &str) -> Config {
-    Config {
+/// Settings producing `source` to `topic` on `brokers` with the service's defaults, metrics
+/// logged every 5 s.
+pub fn settings(source: Source, brokers: &str, topic: &str) -> IngestSettings {
+    IngestSettings {
         source,
-        output: OutputConfig::new(
-            KafkaArgs {
+        output: OutputSettings {
+            kafka: KafkaSettings {
                 brokers: brokers.to_string(),
-                options: Vec::new(),
+                ..KafkaSettings::default()
             },
-            Topics {
+            topics: Topics {
                 trades: topic.to_string(),
-                ticker: None,
-                dead_letter: None,
+                ..Topics::default()
             },
-        ),
-        metrics_addr: None,
-        metrics_log_interval: Duration::from_secs(5),
+            ..OutputSettings::default()
+        },
+        metrics: MetricsSettings {
+            log_interval: Some(Duration::from_secs(5)),
+            ..MetricsSettings::default()
+        },
     }
+}
+
+/// The `kraken` source against the fake exchange at `url`, for `symbols`, with the short
+/// timeouts and quick reconnects the tests want and no read-back of the topic.
+pub fn kraken(url: String, symbols: &[String]) -> KrakenSettings {
+    KrakenSettings {
+        url,
+        symbols: symbols.to_vec(),
+        idle_timeout: Duration::from_secs(5),
+        ping_interval: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(5),
+        backoff_initial: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(500),
+        resume_lookback: 0,
+        ..KrakenSettings::default()
+    }
+}
+
+/// A fake exchange on a free local port, serving `market`.
+pub async fn fake_exchange(market: SimulateSettings) -> FakeExchange {
+    let settings = FakeExchangeSettings {
+        market,
+        ..FakeExchangeSettings::default()
+    };
+    FakeExchange::start("127.0.0.1:0".parse().unwrap(), settings)
+        .await
+        .expect("fake exchange")
 }
 
 /// The service running in this process.
@@ -43,7 +75,7 @@ pub struct Running {
     pub task: JoinHandle<Result<(), ingest::Error>>,
 }
 
-pub fn start(config: Config) -> Running {
+pub fn start(settings: IngestSettings) -> Running {
     // Logs of the service under test, shown for failing tests (`RUST_LOG` filters them).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -51,7 +83,7 @@ pub fn start(config: Config) -> Running {
         .try_init();
     let metrics = Metrics::new(Registry::new("ingest"));
     let (stop, shutdown) = shutdown::channel();
-    let task = tokio::spawn(ingest::run(config, metrics.clone(), shutdown));
+    let task = tokio::spawn(ingest::run(settings, metrics.clone(), shutdown));
     Running {
         metrics,
         stop,

@@ -1,23 +1,20 @@
 //! What every source feeds: turns parsed input into Kafka records.
 //!
 //! One place decides, for all sources alike, that a trade is sent once (de-duplication by
-//! symbol and trade id), how it is keyed and stamped, and what happens to bad input (counted,
-//! logged at a limited rate, and written raw with its reason to the dead-letter topic when one
-//! is configured). Records are handed to the queue a frame at a time ([`Emitter::flush`], which
+//! symbol and trade id), how it is keyed and stamped, and what happens to bad input (counted by
+//! kind, logged at a limited rate, and written raw with its reason to the dead-letter topic when
+//! one is configured). Records are handed to the queue a frame at a time ([`Emitter::flush`], which
 //! sources call after each frame and before they sleep); handing over waits while the queue to
 //! Kafka is full: that is the backpressure.
 
-use std::time::Duration;
-
 use chrono::Utc;
-use common::records::Trade;
+use contract::records::Trade;
+use service::bad_input::InputKind;
 
-use crate::dedup::Dedup;
-use crate::kraken::protocol::{Bad, BadItem, Message, TickerItem};
+use super::dedup::Dedup;
+use super::output::{Closed, Queue, Record, RecordKind};
 use crate::metrics::Metrics;
-pub use crate::output::Closed;
-use crate::output::{Queue, Record, RecordKind};
-use crate::ratelimit::LogLimiter;
+use crate::source::kraken::protocol::{Bad, BadItem, Message, TickerItem};
 
 /// Feeds records to the Kafka output.
 pub struct Emitter {
@@ -28,7 +25,6 @@ pub struct Emitter {
     metrics: Metrics,
     dead_letters: bool,
     tickers: bool,
-    log: LogLimiter,
 }
 
 /// Trade ids remembered exactly per symbol (see [`Dedup`]). A reconnect snapshot holds 50.
@@ -47,7 +43,6 @@ impl Emitter {
             metrics,
             dead_letters,
             tickers,
-            log: LogLimiter::new(Duration::from_secs(1)),
         }
     }
 
@@ -99,23 +94,23 @@ impl Emitter {
         self.push(record).await
     }
 
-    /// Counts, logs and (when configured) dead-letters one piece of bad input.
+    /// Counts, logs (at a limited rate per kind) and, when configured, dead-letters one piece
+    /// of bad input.
     pub async fn bad(&mut self, source: &str, bad: &Bad, raw: &str) -> Result<(), Closed> {
-        self.metrics.bad(bad.kind).inc();
-        if let Some(suppressed) = self.log.allow() {
-            tracing::warn!(source, kind = %bad.kind, detail = %bad.detail, suppressed, "bad input skipped");
-        }
+        self.metrics
+            .bad_input
+            .record(bad.kind, &bad.detail, &source, "bad input skipped");
         if !self.dead_letters {
             return Ok(());
         }
         let now = Utc::now();
         let record = Record {
             kind: RecordKind::DeadLetter,
-            key: bad.kind.as_str().to_string(),
+            key: bad.kind.label().to_string(),
             payload: raw.as_bytes().to_vec(),
             timestamp_ms: now.timestamp_millis(),
             headers: vec![
-                ("reason".into(), bad.kind.as_str().into()),
+                ("reason".into(), bad.kind.label().into()),
                 ("detail".into(), bad.detail.clone()),
                 ("source".into(), source.into()),
                 ("recv_ts".into(), now.to_rfc3339()),
@@ -176,8 +171,8 @@ fn json(trade: &Trade) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kraken::protocol::{self, BadKind};
-    use common::metrics::Registry;
+    use crate::source::kraken::protocol::{self, BadKind};
+    use service::metrics::Registry;
 
     #[tokio::test]
     async fn dedups_keys_and_dead_letters() {

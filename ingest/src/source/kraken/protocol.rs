@@ -1,8 +1,9 @@
 //! Kraken WebSocket v2 messages: parsing what the exchange sends, and writing what clients and
 //! the exchange send each other.
 //!
-//! One definition serves both ends (the [`crate::kraken::client`] and the local
-//! [`crate::exchange`]), so the test exchange cannot drift from what the client understands.
+//! One definition serves both ends (the `kraken` client and the
+//! [fake exchange](crate::fake_exchange)), so the fake cannot drift from what the client
+//! understands.
 //!
 //! Parsing is the network boundary: it never panics, and a bad trade never spoils its frame.
 //! Each element of a frame's `data` array is validated on its own; the valid ones come back as
@@ -14,10 +15,11 @@ use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use common::records::{Side, Trade};
+use contract::records::{Side, Trade};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use service::bad_input::InputKind;
 
 /// The exchange name written into every normalized trade from this protocol.
 pub const EXCHANGE: &str = "kraken";
@@ -44,8 +46,8 @@ pub enum BadKind {
     InvalidField,
 }
 
-impl BadKind {
-    pub const ALL: [BadKind; 8] = [
+impl InputKind for BadKind {
+    const ALL: &'static [BadKind] = &[
         BadKind::NotJson,
         BadKind::UnknownMessage,
         BadKind::MissingField,
@@ -56,7 +58,7 @@ impl BadKind {
         BadKind::InvalidField,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    fn label(self) -> &'static str {
         match self {
             BadKind::NotJson => "not_json",
             BadKind::UnknownMessage => "unknown_message",
@@ -72,7 +74,7 @@ impl BadKind {
 
 impl fmt::Display for BadKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.label())
     }
 }
 

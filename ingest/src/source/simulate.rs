@@ -3,30 +3,57 @@
 //!
 //! Each symbol's price is a geometric random walk from a plausible start price, sizes are
 //! log-normal around a few hundred dollars of notional, arrivals are a Poisson process at the
-//! configured rate of event time, and trade ids count up per symbol from 1. The local exchange
+//! configured rate of event time, and trade ids count up per symbol from 1. The fake exchange
 //! uses the same generator for its market.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use common::records::{Side, Trade};
-use common::shutdown::Shutdown;
+use contract::records::{Side, Trade};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use service::shutdown::Shutdown;
 
-use crate::emit::{Closed, Emitter};
-use crate::pace::{Pacer, Speed};
+use crate::pipeline::emit::Emitter;
+use crate::pipeline::Closed;
+use crate::source::pace::{Pacer, Speed};
 
-/// Settings of the `simulate` source.
-#[derive(Debug, Clone)]
-pub struct SimulateConfig {
+/// A simulated market: the settings of the `simulate` source, and the market of the
+/// [fake exchange](crate::fake_exchange).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulateSettings {
+    /// Pairs to generate trades for, in v2 notation (`BTC/USD`).
     pub symbols: Vec<String>,
-    /// Trades per second of event time, over all symbols.
+    /// Trades per second of event time, over all symbols (must be positive).
     pub rate: f64,
     /// Stop after this many trades (`None`: run until stopped).
     pub count: Option<u64>,
+    /// Random seed: the same seed and start give the same trades.
     pub seed: u64,
-    /// Event time of the first trade (`None`: now).
+    /// Event time of the first trade (`None`: when the market starts).
     pub start: Option<DateTime<Utc>>,
+    /// How fast event time runs against the wall clock.
     pub speed: Speed,
+}
+
+impl Default for SimulateSettings {
+    /// The default pairs, 100 trades a second in real time, seed 1, until stopped.
+    fn default() -> Self {
+        Self {
+            symbols: crate::source::default_symbols(),
+            rate: 100.0,
+            count: None,
+            seed: 1,
+            start: None,
+            speed: Speed::default(),
+        }
+    }
+}
+
+impl SimulateSettings {
+    /// The generator of this market, its event time starting now unless `start` is set.
+    pub(crate) fn generator(&self) -> Generator {
+        let start = self.start.unwrap_or_else(Utc::now);
+        Generator::new(&self.symbols, self.seed, start, self.rate)
+    }
 }
 
 /// A plausible start price for well-known pairs; 100 for others.
@@ -117,26 +144,19 @@ impl Generator {
 }
 
 /// Runs the simulator into the emitter until `count` trades or shutdown.
-pub async fn run(
-    config: &SimulateConfig,
+pub(crate) async fn run(
+    settings: &SimulateSettings,
     emitter: &mut Emitter,
     mut shutdown: Shutdown,
 ) -> Result<(), Closed> {
-    let start = config.start.unwrap_or_else(Utc::now);
-    let mut generator = Generator::new(&config.symbols, config.seed, start, config.rate);
-    let mut pacer = Pacer::new(config.speed);
+    let mut generator = settings.generator();
+    let mut pacer = Pacer::new(settings.speed);
     let mut sent = 0u64;
-    while config.count.is_none_or(|n| sent < n) && !shutdown.is_stopped() {
+    while settings.count.is_none_or(|n| sent < n) && !shutdown.is_stopped() {
         let mut trade = generator.next_trade();
-        if let Some(at) = pacer
-            .due(trade.ts)
-            .filter(|at| *at > tokio::time::Instant::now())
-        {
-            emitter.flush().await?;
-            tokio::select! {
-                _ = shutdown.recv() => break,
-                _ = tokio::time::sleep_until(at) => {}
-            }
+        pacer.wait(trade.ts, emitter, &mut shutdown).await?;
+        if shutdown.is_stopped() {
+            break;
         }
         trade.recv_ts = Utc::now();
         emitter.trade(trade).await?;

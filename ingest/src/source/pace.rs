@@ -1,5 +1,5 @@
 //! Replaying event time in wall time: at the recorded speed, N times faster, or as fast as
-//! possible. Shared by the replay and simulate sources and by the local exchange's market, so
+//! possible. Shared by the replay and simulate sources and by the fake exchange's market, so
 //! `--speed` means the same everywhere.
 
 use std::fmt;
@@ -7,7 +7,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use service::shutdown::Shutdown;
 use tokio::time::Instant;
+
+use crate::pipeline::emit::Emitter;
+use crate::pipeline::Closed;
 
 /// How fast event time runs against the wall clock.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,6 +20,13 @@ pub enum Speed {
     Times(f64),
     /// No waiting at all.
     Max,
+}
+
+impl Default for Speed {
+    /// The recorded speed.
+    fn default() -> Self {
+        Speed::Times(1.0)
+    }
 }
 
 impl FromStr for Speed {
@@ -46,7 +57,7 @@ impl fmt::Display for Speed {
 /// once; later ones keep their distance to it, divided by the speed. Events that go back in
 /// time are due at once.
 #[derive(Debug)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     speed: Speed,
     origin: Option<(DateTime<Utc>, Instant)>,
 }
@@ -72,11 +83,22 @@ impl Pacer {
         Some(w0 + Duration::from_secs_f64(micros as f64 / 1e6 / speed))
     }
 
-    /// Sleeps until the event at `ts` is due.
-    pub async fn wait(&mut self, ts: DateTime<Utc>) {
-        if let Some(at) = self.due(ts) {
-            tokio::time::sleep_until(at).await;
+    /// Waits until the event at `ts` is due, or `shutdown`; if that means waiting at all, the
+    /// emitter first hands over what is pending, so those records do not wait too.
+    pub async fn wait(
+        &mut self,
+        ts: DateTime<Utc>,
+        emitter: &mut Emitter,
+        shutdown: &mut Shutdown,
+    ) -> Result<(), Closed> {
+        if let Some(at) = self.due(ts).filter(|at| *at > Instant::now()) {
+            emitter.flush().await?;
+            tokio::select! {
+                _ = shutdown.recv() => {}
+                _ = tokio::time::sleep_until(at) => {}
+            }
         }
+        Ok(())
     }
 }
 
@@ -96,12 +118,17 @@ mod tests {
     async fn ten_times_faster_takes_a_tenth() {
         let t0: DateTime<Utc> = "2026-11-24T21:00:00Z".parse().unwrap();
         let mut p = Pacer::new(Speed::Times(10.0));
+        let (queue, _rx) = crate::pipeline::output::Queue::bounded(1);
+        let metrics = crate::metrics::Metrics::new(service::metrics::Registry::new("t"));
+        let mut emitter = Emitter::new(queue, metrics, false, false);
+        let (_stop, mut shutdown) = service::shutdown::channel();
+        let mut wait = async |ts| p.wait(ts, &mut emitter, &mut shutdown).await.unwrap();
         let start = Instant::now();
-        p.wait(t0).await;
-        p.wait(t0 + chrono::Duration::seconds(5)).await;
+        wait(t0).await;
+        wait(t0 + chrono::Duration::seconds(5)).await;
         assert_eq!(start.elapsed(), Duration::from_millis(500));
         // Back in time: no wait.
-        p.wait(t0).await;
+        wait(t0).await;
         assert_eq!(start.elapsed(), Duration::from_millis(500));
         assert_eq!(Pacer::new(Speed::Max).due(t0), None);
     }

@@ -13,16 +13,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::kafka::{ConflictingOption, KafkaArgs};
-use common::shutdown::Shutdown;
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use service::kafka::{ConflictingOption, KafkaSettings};
+use service::ratelimit::LogLimiter;
+use service::shutdown::Shutdown;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::metrics::Metrics;
-use crate::ratelimit::LogLimiter;
 
 /// What a record is; decides its topic and which counter its acknowledgement bumps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,47 +102,60 @@ fn permits(len: usize, capacity: usize) -> u32 {
 }
 
 /// Topic names. A kind without a topic is never produced (its records are not created).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
+    /// Normalized trades (key = symbol, timestamp = trade time).
     pub trades: String,
+    /// Ticker updates as received, keyed by symbol (`None`: not subscribed to).
     pub ticker: Option<String>,
+    /// Bad input: the raw frame or trade as value, the reason as key and in the `reason`
+    /// header, details in `detail`, `source`, `recv_ts` (`None`: only counted).
     pub dead_letter: Option<String>,
 }
 
-/// Producer settings (validated by the CLI layer).
-#[derive(Debug, Clone)]
-pub struct OutputConfig {
-    pub kafka: KafkaArgs,
+impl Default for Topics {
+    /// `market.trades`, no ticker, no dead letters.
+    fn default() -> Self {
+        Self {
+            trades: "market.trades".to_string(),
+            ticker: None,
+            dead_letter: None,
+        }
+    }
+}
+
+/// Settings of the Kafka side: brokers, topics and the producer's tuning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputSettings {
+    /// How to reach the brokers, plus raw librdkafka options (those in [`OWNED_OPTIONS`]
+    /// are refused).
+    pub kafka: KafkaSettings,
+    /// Where each kind of record goes.
     pub topics: Topics,
     /// Records the channel between sources and Kafka holds before sources wait. librdkafka's
     /// own queue is given the same bound, so at most about twice this is held in memory.
     pub queue_capacity: usize,
+    /// How long the producer waits to fill a batch (librdkafka `linger.ms`).
     pub linger_ms: u64,
+    /// Largest batch per partition in bytes (librdkafka `batch.size`).
     pub batch_bytes: usize,
+    /// Batch compression, one of [`COMPRESSIONS`].
     pub compression: String,
     /// How long shutdown may spend flushing before giving up.
     pub flush_timeout: Duration,
 }
 
-/// Defaults of the producer settings, shared by the CLI flags and [`OutputConfig::new`].
-pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
-pub const DEFAULT_LINGER_MS: u64 = 5;
-pub const DEFAULT_BATCH_BYTES: usize = 1_000_000;
-pub const DEFAULT_COMPRESSION: &str = "lz4";
-pub const DEFAULT_FLUSH_TIMEOUT_S: u64 = 30;
-
-impl OutputConfig {
-    /// Settings for `topics` on `kafka` with every tuning knob at its default (what the CLI
-    /// gives without flags), for tests, benchmarks and library users.
-    pub fn new(kafka: KafkaArgs, topics: Topics) -> Self {
+impl Default for OutputSettings {
+    /// The local broker, [`Topics::default`], and a producer tuned for throughput.
+    fn default() -> Self {
         Self {
-            kafka,
-            topics,
-            queue_capacity: DEFAULT_QUEUE_CAPACITY,
-            linger_ms: DEFAULT_LINGER_MS,
-            batch_bytes: DEFAULT_BATCH_BYTES,
-            compression: DEFAULT_COMPRESSION.to_string(),
-            flush_timeout: Duration::from_secs(DEFAULT_FLUSH_TIMEOUT_S),
+            kafka: KafkaSettings::default(),
+            topics: Topics::default(),
+            queue_capacity: 100_000,
+            linger_ms: 5,
+            batch_bytes: 1_000_000,
+            compression: "lz4".to_string(),
+            flush_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -164,6 +177,7 @@ pub const OWNED_OPTIONS: &[(&str, &str)] = &[
     ("queue.buffering.max.messages", "use --queue-capacity"),
 ];
 
+/// The values `compression` may take.
 pub const COMPRESSIONS: &[&str] = &["none", "gzip", "snappy", "lz4", "zstd"];
 
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +196,7 @@ pub enum OutputError {
     Task(String),
 }
 
-impl OutputConfig {
+impl OutputSettings {
     fn client_config(&self) -> Result<rdkafka::ClientConfig, OutputError> {
         let mut cfg = self.kafka.client_config("ingest", OWNED_OPTIONS)?;
         cfg.set("enable.idempotence", "true")
@@ -201,7 +215,7 @@ impl OutputConfig {
     }
 
     /// `--check`: reaches the brokers and returns (topic, partitions or an error) per topic.
-    pub async fn check(&self) -> Result<Vec<(String, Result<usize, String>)>, OutputError> {
+    pub(crate) async fn check(&self) -> Result<Vec<(String, Result<usize, String>)>, OutputError> {
         let producer: ThreadedProducer<_> = self
             .client_config()?
             .create()
@@ -345,7 +359,7 @@ impl Output {
     /// Creates the producer and starts the pump. Sources send into the returned queue;
     /// dropping every clone of it ends the stream, after which [`Output::finish`] flushes.
     pub fn start(
-        config: OutputConfig,
+        config: OutputSettings,
         metrics: Metrics,
         shutdown: Shutdown,
     ) -> Result<(Queue, Output), OutputError> {

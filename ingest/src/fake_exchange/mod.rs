@@ -1,5 +1,6 @@
-//! A local WebSocket server that speaks Kraken's v2 protocol, for tests, benchmarks and
-//! offline demos (`ingest exchange`).
+//! A FAKE Kraken: a local WebSocket server that speaks Kraken's v2 protocol over a simulated
+//! market, for tests, benchmarks and offline demos (`ingest exchange`). Not part of the path
+//! from a real exchange to Kafka; nothing in production talks to it.
 //!
 //! It acknowledges `trade` and `ticker` subscriptions (refusing unknown symbols as Kraken
 //! does), sends a snapshot of the last trades and then every new trade of its simulated market
@@ -14,59 +15,49 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use common::records::Trade;
-use common::shutdown::{self, Shutdown, ShutdownTrigger};
+use chrono::Utc;
+use contract::records::Trade;
 use futures_util::{SinkExt, StreamExt};
+use service::shutdown::{self, Shutdown, ShutdownTrigger};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::kraken::protocol::{self, Request};
-use crate::pace::Speed;
+use crate::source::kraken::protocol::{self, Request};
+use crate::source::SimulateSettings;
 use tape::{Tape, TapeTrade};
 
-/// Settings of the local exchange.
-#[derive(Debug, Clone)]
-pub struct ExchangeConfig {
-    /// Symbols its market trades; subscriptions to others are refused.
-    pub symbols: Vec<String>,
-    /// Trades per second of event time, over all symbols.
-    pub rate: f64,
-    /// Wall-clock pace of the market (`Max`: as fast as the slowest reader takes them).
-    pub speed: Speed,
-    /// The market closes after this many trades (`None`: never).
-    pub count: Option<u64>,
-    pub seed: u64,
-    /// Event time of the first trade (`None`: the first subscription).
-    pub start: Option<DateTime<Utc>>,
-    /// Trades per symbol in a subscription snapshot (Kraken: 50).
+/// Settings of the fake exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeExchangeSettings {
+    /// The simulated market it serves: its `symbols` are the only ones it accepts
+    /// subscriptions to; `speed` `Max` publishes as fast as the slowest reader takes the
+    /// trades; `count` closes the market after that many trades; `start` `None` starts event
+    /// time at the first subscription.
+    pub market: SimulateSettings,
+    /// Trades per symbol in a subscription snapshot (Kraken sends 50).
     pub snapshot_depth: usize,
     /// Most trades per update frame.
     pub max_frame_trades: usize,
     /// Trades the market may run ahead of its slowest reader.
     pub tape_capacity: usize,
+    /// Time between heartbeats (Kraken: a second).
     pub heartbeat: Duration,
-    /// Play exactly these trades (at `speed`, by their timestamps) instead of generating a
-    /// random walk: a designed price path for end-to-end tests. `symbols` must list theirs.
+    /// Play exactly these trades (at the market's `speed`, by their timestamps) instead of
+    /// generating a random walk: a designed price path for end-to-end tests. The market's
+    /// `symbols` must list theirs.
     pub script: Option<Arc<Vec<Trade>>>,
     /// Generate and render the whole market (`count` trades) before serving, so the exchange
     /// costs little more than its socket writes while it serves (for benchmarks).
     pub prepare: bool,
 }
 
-impl Default for ExchangeConfig {
+impl Default for FakeExchangeSettings {
+    /// [`SimulateSettings::default`] as the market, framed and paced as Kraken does.
     fn default() -> Self {
         Self {
-            symbols: ["BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD"]
-                .map(String::from)
-                .to_vec(),
-            rate: 100.0,
-            speed: Speed::Times(1.0),
-            count: None,
-            seed: 1,
-            start: None,
+            market: SimulateSettings::default(),
             snapshot_depth: 50,
             max_frame_trades: 100,
             tape_capacity: 100_000,
@@ -88,9 +79,9 @@ enum Command {
     Raw(String),
 }
 
-/// A running local exchange; stops when dropped.
+/// A running fake exchange; stops when dropped.
 #[derive(Debug)]
-pub struct Exchange {
+pub struct FakeExchange {
     addr: SocketAddr,
     tape: Arc<Tape>,
     commands: broadcast::Sender<Command>,
@@ -104,9 +95,12 @@ struct Stats {
     subscriptions: AtomicU64,
 }
 
-impl Exchange {
+impl FakeExchange {
     /// Binds `listen` (use port 0 for any free port) and starts serving.
-    pub async fn start(listen: SocketAddr, config: ExchangeConfig) -> std::io::Result<Exchange> {
+    pub async fn start(
+        listen: SocketAddr,
+        settings: FakeExchangeSettings,
+    ) -> std::io::Result<FakeExchange> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (stop, shutdown) = shutdown::channel();
@@ -114,28 +108,29 @@ impl Exchange {
         let (commands, _) = broadcast::channel(1024);
         let stats = Arc::new(Stats::default());
         // A script, or a prepared market, is rendered for the wire before serving starts.
-        let prepared = if config.script.is_some() || (config.prepare && config.count.is_some()) {
-            let c = config.clone();
-            let trades = tokio::task::spawn_blocking(move || tape::prepare(&c))
-                .await
-                .map_err(std::io::Error::other)?;
-            Some(trades)
-        } else {
-            None
-        };
+        let prepared =
+            if settings.script.is_some() || (settings.prepare && settings.market.count.is_some()) {
+                let c = settings.clone();
+                let trades = tokio::task::spawn_blocking(move || tape::prepare(&c))
+                    .await
+                    .map_err(std::io::Error::other)?;
+                Some(trades)
+            } else {
+                None
+            };
         tokio::spawn(
             tape.clone()
-                .run_market(config.clone(), prepared, shutdown.clone()),
+                .run_market(settings.clone(), prepared, shutdown.clone()),
         );
         let server = Server {
-            config: Arc::new(config),
+            settings: Arc::new(settings),
             tape: tape.clone(),
             commands: commands.clone(),
             stats: stats.clone(),
         };
         tokio::spawn(server.accept_loop(listener, shutdown));
-        tracing::info!(%addr, "local exchange listening");
-        Ok(Exchange {
+        tracing::info!(%addr, "fake exchange listening");
+        Ok(FakeExchange {
             addr,
             tape,
             commands,
@@ -194,7 +189,7 @@ impl Exchange {
     }
 }
 
-impl Drop for Exchange {
+impl Drop for FakeExchange {
     fn drop(&mut self) {
         self.stop.fire();
     }
@@ -202,7 +197,7 @@ impl Drop for Exchange {
 
 #[derive(Clone)]
 struct Server {
-    config: Arc<ExchangeConfig>,
+    settings: Arc<FakeExchangeSettings>,
     tape: Arc<Tape>,
     commands: broadcast::Sender<Command>,
     stats: Arc<Stats>,
@@ -217,7 +212,7 @@ impl Server {
                 r = listener.accept() => match r {
                     Ok(a) => a,
                     Err(e) => {
-                        tracing::warn!(error = %e, "local exchange: accept failed");
+                        tracing::warn!(error = %e, "fake exchange: accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -231,7 +226,7 @@ impl Server {
             tokio::spawn(async move {
                 let _ = stream.set_nodelay(true);
                 if let Err(e) = server.connection(id, stream, commands, shutdown).await {
-                    tracing::debug!(%peer, error = %e, "local exchange: connection ended");
+                    tracing::debug!(%peer, error = %e, "fake exchange: connection ended");
                 }
             });
         }
@@ -258,7 +253,7 @@ impl Server {
         let mut published = self.tape.watch_published();
         let mut behind = false;
         let mut silent_until: Option<Instant> = None;
-        let mut heartbeat = tokio::time::interval(self.config.heartbeat);
+        let mut heartbeat = tokio::time::interval(self.settings.heartbeat);
         loop {
             let silent = silent_until.is_some_and(|t| Instant::now() < t);
             tokio::select! {
@@ -287,7 +282,7 @@ impl Server {
                 }
                 _ = published.changed(), if !silent && !trades.is_empty() && !behind => behind = true,
                 _ = std::future::ready(()), if !silent && behind => {
-                    let batch = self.tape.read(id, self.config.max_frame_trades * 8);
+                    let batch = self.tape.read(id, self.settings.max_frame_trades * 8);
                     if batch.is_empty() {
                         behind = false;
                         continue;
@@ -332,7 +327,7 @@ impl Server {
             } if channel == "trade" || channel == "ticker" => {
                 let mut accepted = Vec::new();
                 for symbol in symbols {
-                    if self.config.symbols.contains(&symbol) {
+                    if self.settings.market.symbols.contains(&symbol) {
                         out.push(protocol::ack_frame("subscribe", &channel, &symbol, req_id));
                         accepted.push(symbol);
                     } else {
@@ -361,7 +356,7 @@ impl Server {
                 }
                 let recent = self
                     .tape
-                    .subscribe(id, &accepted, self.config.snapshot_depth);
+                    .subscribe(id, &accepted, self.settings.snapshot_depth);
                 self.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
                 for symbol in accepted {
                     if !trades.contains(&symbol) {
@@ -397,13 +392,13 @@ impl Server {
             }
             Request::Subscribe { req_id, .. } => out.push(protocol::error_frame(
                 "subscribe",
-                "Channel not supported by the local exchange",
+                "Channel not supported by the fake exchange",
                 None,
                 req_id,
             )),
             Request::Other { method, req_id } => out.push(protocol::error_frame(
                 &method,
-                "Method not supported by the local exchange",
+                "Method not supported by the fake exchange",
                 None,
                 req_id,
             )),
@@ -421,7 +416,7 @@ impl Server {
                 .filter(|t| t.symbol == *symbol)
                 .map(|t| &*t.wire)
                 .collect();
-            for chunk in own.chunks(self.config.max_frame_trades.max(1)) {
+            for chunk in own.chunks(self.settings.max_frame_trades.max(1)) {
                 frames.push(protocol::trade_frame(false, chunk.iter().copied()));
             }
         }

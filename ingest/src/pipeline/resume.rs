@@ -5,16 +5,20 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::kafka::KafkaArgs;
-use common::records::Trade;
+use contract::records::Trade;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use service::kafka::KafkaSettings;
+
+use super::emit::Emitter;
+use super::output::OutputSettings;
+use crate::source::kraken::protocol;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResumeError {
     #[error(transparent)]
-    Option(#[from] common::kafka::ConflictingOption),
+    Option(#[from] service::kafka::ConflictingOption),
     #[error("reading back {topic}: {error}")]
     Kafka { topic: String, error: KafkaError },
     #[error("reading back {topic}: not done after {timeout:?}")]
@@ -23,8 +27,8 @@ pub enum ResumeError {
 
 /// The `(symbol, trade_id)` of the last `per_partition` records of every partition of `topic`
 /// whose exchange is `exchange`. A missing topic has nothing to resume. Blocking.
-pub fn recent_trades(
-    kafka: &KafkaArgs,
+fn recent_trades(
+    kafka: &KafkaSettings,
     topic: &str,
     exchange: &str,
     per_partition: i64,
@@ -94,4 +98,36 @@ pub fn recent_trades(
         }
     }
     Ok(out)
+}
+
+/// Marks the trades already on the trades topic as sent, so that the first snapshot of a
+/// restarted `kraken` source does not repeat them. Failing to read them back only costs that
+/// protection, so it is logged, not fatal.
+pub(crate) async fn prime(output: &OutputSettings, lookback: i64, emitter: &mut Emitter) {
+    let (kafka, topic) = (output.kafka.clone(), output.topics.trades.clone());
+    let read = tokio::task::spawn_blocking(move || {
+        recent_trades(
+            &kafka,
+            &topic,
+            protocol::EXCHANGE,
+            lookback,
+            Duration::from_secs(30),
+        )
+    })
+    .await;
+    match read {
+        Ok(Ok(trades)) => {
+            tracing::info!(
+                trades = trades.len(),
+                "resuming after the trades already in Kafka"
+            );
+            for (symbol, id) in trades {
+                emitter.already_sent(&symbol, id);
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read back recent trades; a restart snapshot may repeat some")
+        }
+        Err(e) => tracing::warn!(error = %e, "reading back recent trades failed"),
+    }
 }

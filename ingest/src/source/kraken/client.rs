@@ -11,33 +11,57 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::backoff::Backoff;
-use common::shutdown::Shutdown;
 use futures_util::{SinkExt, StreamExt};
+use service::backoff::Backoff;
+use service::shutdown::Shutdown;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::emit::{Closed, Emitter};
-use crate::kraken::protocol::{self, Bad, BadKind, Message, Request};
+use crate::pipeline::emit::Emitter;
+use crate::pipeline::Closed;
+use crate::source::kraken::protocol::{self, Bad, BadKind, Message, Request};
 
 /// Settings of the `kraken` source.
-#[derive(Debug, Clone)]
-pub struct KrakenConfig {
+#[derive(Debug, Clone, PartialEq)]
+pub struct KrakenSettings {
+    /// WebSocket v2 endpoint, `ws://` or `wss://`.
     pub url: String,
+    /// Pairs to subscribe to, in v2 notation (`BTC/USD`).
     pub symbols: Vec<String>,
-    /// A connection silent for this long is taken as dead.
+    /// A connection silent for this long (not even a heartbeat) is taken as dead and replaced.
     pub idle_timeout: Duration,
     /// How often to send an application-level `ping`.
     pub ping_interval: Duration,
+    /// How long a connection attempt may take before it counts as failed.
     pub connect_timeout: Duration,
+    /// First reconnect delay; doubles per failure, with jitter.
     pub backoff_initial: Duration,
+    /// Longest reconnect delay.
     pub backoff_max: Duration,
-    /// Append every received text frame to this JSON-lines file.
+    /// Append every received text frame to this JSON-lines file (`None`: no recording).
     pub record: Option<PathBuf>,
     /// Records per partition of the trades topic read back at startup, so that trades an
     /// earlier run already sent are not sent again (0: off).
     pub resume_lookback: i64,
+}
+
+impl Default for KrakenSettings {
+    /// Kraken's public endpoint, the default pairs, and timings fit for a connection that
+    /// stays up for days.
+    fn default() -> Self {
+        Self {
+            url: "wss://ws.kraken.com/v2".to_string(),
+            symbols: crate::source::default_symbols(),
+            idle_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            record: None,
+            resume_lookback: 1000,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,13 +84,13 @@ enum End {
 }
 
 /// Connects, subscribes and emits until shutdown, reconnecting whenever the connection is lost.
-pub async fn run(
-    config: &KrakenConfig,
+pub(crate) async fn run(
+    settings: &KrakenSettings,
     emitter: &mut Emitter,
     mut shutdown: Shutdown,
 ) -> Result<(), KrakenError> {
     use_ring_for_tls();
-    let mut recorder = match &config.record {
+    let mut recorder = match &settings.record {
         Some(file) => Some(
             tokio::fs::OpenOptions::new()
                 .create(true)
@@ -81,9 +105,9 @@ pub async fn run(
         ),
         None => None,
     };
-    let mut backoff = Backoff::new(config.backoff_initial, config.backoff_max);
+    let mut backoff = Backoff::new(settings.backoff_initial, settings.backoff_max);
     let mut session = Session {
-        config,
+        settings,
         req_id: 0,
         recorder: recorder.as_mut(),
     };
@@ -124,7 +148,7 @@ fn use_ring_for_tls() {
 }
 
 /// `--check`: opens one connection to `url` and closes it again.
-pub async fn probe(url: &str, timeout: Duration) -> Result<(), String> {
+pub(crate) async fn probe(url: &str, timeout: Duration) -> Result<(), String> {
     use_ring_for_tls();
     match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(url)).await {
         Err(_) => Err(format!("no connection to {url} after {timeout:?}")),
@@ -137,7 +161,7 @@ pub async fn probe(url: &str, timeout: Duration) -> Result<(), String> {
 }
 
 struct Session<'a> {
-    config: &'a KrakenConfig,
+    settings: &'a KrakenSettings,
     req_id: u64,
     recorder: Option<&'a mut tokio::io::BufWriter<tokio::fs::File>>,
 }
@@ -155,28 +179,28 @@ impl Session<'_> {
         shutdown: &mut Shutdown,
         backoff: &mut Backoff,
     ) -> Result<End, Closed> {
-        let config = self.config;
-        let connect = tokio_tungstenite::connect_async(config.url.as_str());
+        let settings = self.settings;
+        let connect = tokio_tungstenite::connect_async(settings.url.as_str());
         let ws = tokio::select! {
             _ = shutdown.recv() => return Ok(End::Shutdown),
-            r = tokio::time::timeout(config.connect_timeout, connect) => match r {
-                Err(_) => return Ok(End::Lost(format!("connect timed out after {:?}", config.connect_timeout))),
+            r = tokio::time::timeout(settings.connect_timeout, connect) => match r {
+                Err(_) => return Ok(End::Lost(format!("connect timed out after {:?}", settings.connect_timeout))),
                 Ok(Err(e)) => return Ok(End::Lost(format!("connect failed: {e}"))),
                 Ok(Ok((ws, _))) => ws,
             },
         };
-        tracing::info!(url = %config.url, "connected");
+        tracing::info!(url = %settings.url, "connected");
         let (mut write, mut read) = ws.split();
         let mut requests = vec![Request::Subscribe {
             channel: "trade".into(),
-            symbols: config.symbols.clone(),
+            symbols: settings.symbols.clone(),
             snapshot: true,
             req_id: self.next_req_id(),
         }];
         if emitter.wants_tickers() {
             requests.push(Request::Subscribe {
                 channel: "ticker".into(),
-                symbols: config.symbols.clone(),
+                symbols: settings.symbols.clone(),
                 snapshot: true,
                 req_id: self.next_req_id(),
             });
@@ -186,11 +210,13 @@ impl Session<'_> {
                 return Ok(End::Lost(format!("subscribe failed: {e}")));
             }
         }
-        let mut unacked: Vec<&str> = config.symbols.iter().map(String::as_str).collect();
+        let mut unacked: Vec<&str> = settings.symbols.iter().map(String::as_str).collect();
         let (mut acked, mut subscribed) = (0usize, false);
         let mut last_heard = Instant::now();
-        let mut ping =
-            tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+        let mut ping = tokio::time::interval_at(
+            Instant::now() + settings.ping_interval,
+            settings.ping_interval,
+        );
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let frame = tokio::select! {
@@ -207,8 +233,8 @@ impl Session<'_> {
                     continue;
                 }
                 frame = read.next() => frame,
-                _ = tokio::time::sleep_until(last_heard + config.idle_timeout) => {
-                    return Ok(End::Lost(format!("no message for {:?}", config.idle_timeout)));
+                _ = tokio::time::sleep_until(last_heard + settings.idle_timeout) => {
+                    return Ok(End::Lost(format!("no message for {:?}", settings.idle_timeout)));
                 }
             };
             last_heard = Instant::now();

@@ -9,18 +9,22 @@
 use std::path::PathBuf;
 
 use chrono::Utc;
-use common::records::Trade;
-use common::shutdown::Shutdown;
+use contract::records::Trade;
+use service::shutdown::Shutdown;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::emit::{Closed, Emitter};
-use crate::kraken::protocol::{self, Bad, BadKind, Message};
-use crate::pace::{Pacer, Speed};
+use crate::pipeline::emit::Emitter;
+use crate::pipeline::Closed;
+use crate::source::kraken::protocol::{self, Bad, BadKind, Message};
+use crate::source::pace::{Pacer, Speed};
 
 /// Settings of the `replay` source.
-#[derive(Debug, Clone)]
-pub struct ReplayConfig {
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplaySettings {
+    /// JSON-lines file: Kraken v2 frames (as the `kraken` source records them) and/or
+    /// normalized trades. There is no default file: an empty path fails to open.
     pub file: PathBuf,
+    /// How fast the recorded event time is played (default: the recorded speed).
     pub speed: Speed,
 }
 
@@ -38,20 +42,20 @@ pub enum ReplayError {
 const SOURCE: &str = "replay";
 
 /// Replays the file into the emitter, to its end or until shutdown.
-pub async fn run(
-    config: &ReplayConfig,
+pub(crate) async fn run(
+    settings: &ReplaySettings,
     emitter: &mut Emitter,
     mut shutdown: Shutdown,
 ) -> Result<(), ReplayError> {
     let read_err = |error| ReplayError::Read {
-        file: config.file.clone(),
+        file: settings.file.clone(),
         error,
     };
-    let file = tokio::fs::File::open(&config.file)
+    let file = tokio::fs::File::open(&settings.file)
         .await
         .map_err(read_err)?;
     let mut lines = BufReader::with_capacity(1 << 20, file).split(b'\n');
-    let mut pacer = Pacer::new(config.speed);
+    let mut pacer = Pacer::new(settings.speed);
     let mut n = 0u64;
     while let Some(line) = lines.next_segment().await.map_err(read_err)? {
         if shutdown.is_stopped() {
@@ -76,7 +80,7 @@ pub async fn run(
             match protocol::parse(line, now) {
                 Ok(message) => {
                     if let Some(ts) = first_trade_time(&message) {
-                        pace(&mut pacer, ts, emitter, &mut shutdown).await?;
+                        pacer.wait(ts, emitter, &mut shutdown).await?;
                     }
                     emitter.data(SOURCE, message).await?;
                 }
@@ -85,7 +89,7 @@ pub async fn run(
         } else {
             match normalized(line) {
                 Ok(mut trade) => {
-                    pace(&mut pacer, trade.ts, emitter, &mut shutdown).await?;
+                    pacer.wait(trade.ts, emitter, &mut shutdown).await?;
                     trade.recv_ts = Utc::now();
                     emitter.trade(trade).await?;
                 }
@@ -93,7 +97,7 @@ pub async fn run(
             }
         }
     }
-    tracing::info!(lines = n, file = %config.file.display(), "replay finished");
+    tracing::info!(lines = n, file = %settings.file.display(), "replay finished");
     Ok(())
 }
 
@@ -102,25 +106,6 @@ fn first_trade_time(message: &Message<'_>) -> Option<chrono::DateTime<Utc>> {
         Message::Trades { trades, .. } => trades.iter().find_map(|t| t.as_ref().ok().map(|t| t.ts)),
         _ => None,
     }
-}
-
-/// Waits until `ts` is due, first handing over what is pending so it does not wait too.
-async fn pace(
-    pacer: &mut Pacer,
-    ts: chrono::DateTime<Utc>,
-    emitter: &mut Emitter,
-    shutdown: &mut Shutdown,
-) -> Result<(), Closed> {
-    if let Some(at) = pacer.due(ts) {
-        if at > tokio::time::Instant::now() {
-            emitter.flush().await?;
-            tokio::select! {
-                _ = shutdown.recv() => {}
-                _ = tokio::time::sleep_until(at) => {}
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A normalized trade line, held to the same rules as a live trade.

@@ -1,4 +1,4 @@
-//! The local exchange's market: one tape of trades that every connection reads from.
+//! The fake exchange's market: one tape of trades that every connection reads from.
 //!
 //! A market task appends generated trades to the tape at the configured pace, starting when
 //! the first client subscribes and going on whether or not anyone is connected (so a client
@@ -14,15 +14,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::records::Trade;
-use common::shutdown::Shutdown;
+use contract::records::Trade;
+use service::shutdown::Shutdown;
 use tokio::sync::{watch, Notify};
 
-use crate::kraken::protocol;
-use crate::pace::Pacer;
-use crate::simulate::Generator;
-
-use super::ExchangeConfig;
+use super::FakeExchangeSettings;
+use crate::source::kraken::protocol;
+use crate::source::Pacer;
 
 /// A trade on the tape, rendered for the wire.
 #[derive(Debug)]
@@ -46,13 +44,12 @@ impl TapeTrade {
 }
 
 /// The script's trades, or else a whole generated market of `count` trades, rendered.
-pub fn prepare(config: &ExchangeConfig) -> Vec<TapeTrade> {
-    if let Some(script) = &config.script {
+pub fn prepare(settings: &FakeExchangeSettings) -> Vec<TapeTrade> {
+    if let Some(script) = &settings.script {
         return script.iter().cloned().map(TapeTrade::new).collect();
     }
-    let start = config.start.unwrap_or_else(Utc::now);
-    let mut generator = Generator::new(&config.symbols, config.seed, start, config.rate);
-    (0..config.count.unwrap_or(0))
+    let mut generator = settings.market.generator();
+    (0..settings.market.count.unwrap_or(0))
         .map(|_| TapeTrade::new(generator.next_trade()))
         .collect()
 }
@@ -198,7 +195,7 @@ impl Tape {
     /// set), at the end of what was prepared, or at shutdown.
     pub async fn run_market(
         self: Arc<Self>,
-        config: ExchangeConfig,
+        settings: FakeExchangeSettings,
         prepared: Option<Vec<TapeTrade>>,
         mut shutdown: Shutdown,
     ) {
@@ -207,18 +204,18 @@ impl Tape {
             _ = shutdown.recv() => return,
             _ = started.wait_for(|s| *s) => {}
         }
-        let start = config.start.unwrap_or_else(Utc::now);
-        let mut generator = Generator::new(&config.symbols, config.seed, start, config.rate);
+        let market = &settings.market;
+        let mut generator = market.generator();
         let mut prepared = prepared.map(Vec::into_iter);
         let mut next = move || match prepared.as_mut() {
             Some(trades) => trades.next(),
             None => Some(TapeTrade::new(generator.next_trade())),
         };
-        let mut pacer = Pacer::new(config.speed);
+        let mut pacer = Pacer::new(market.speed);
         let mut made = 0u64;
         let mut pending: Vec<TapeTrade> = Vec::new();
         const CHUNK: usize = 256;
-        while config.count.is_none_or(|n| made < n) && !shutdown.is_stopped() {
+        while market.count.is_none_or(|n| made < n) && !shutdown.is_stopped() {
             let Some(trade) = next() else {
                 break;
             };
@@ -226,7 +223,7 @@ impl Tape {
                 if at > tokio::time::Instant::now() {
                     if !pending.is_empty() {
                         let batch = std::mem::take(&mut pending);
-                        self.publish(batch, config.tape_capacity, config.snapshot_depth)
+                        self.publish(batch, settings.tape_capacity, settings.snapshot_depth)
                             .await;
                     }
                     tokio::select! {
@@ -239,16 +236,16 @@ impl Tape {
             made += 1;
             if pending.len() >= CHUNK {
                 let batch = std::mem::take(&mut pending);
-                self.publish(batch, config.tape_capacity, config.snapshot_depth)
+                self.publish(batch, settings.tape_capacity, settings.snapshot_depth)
                     .await;
             }
         }
         if !pending.is_empty() {
-            self.publish(pending, config.tape_capacity, config.snapshot_depth)
+            self.publish(pending, settings.tape_capacity, settings.snapshot_depth)
                 .await;
         }
         self.lock().done = true;
-        tracing::info!(trades = made, "local exchange: market closed");
+        tracing::info!(trades = made, "fake exchange: market closed");
     }
 }
 

@@ -1,0 +1,65 @@
+//! Where trades come from: the live Kraken client and the two offline sources. Each reads its
+//! input, parses it, and hands trades (and bad input) to the pipeline's
+//! [`Emitter`](crate::pipeline::emit::Emitter); none of them knows about Kafka.
+//!
+//! - [`kraken`]: Kraken's WebSocket v2 wire format ([`kraken::protocol`], shared with the
+//!   [fake exchange](crate::fake_exchange)) and the reconnecting client.
+//! - `replay`: a JSON-lines recording of frames or normalized trades.
+//! - `simulate`: a seeded random-walk market (also the fake exchange's market).
+//! - `pace`: plays event time at the recorded speed, N times faster, or as fast as possible.
+
+pub mod kraken;
+mod pace;
+mod replay;
+mod simulate;
+
+use service::shutdown::Shutdown;
+
+use crate::pipeline::emit::Emitter;
+
+pub use kraken::client::{KrakenError, KrakenSettings};
+pub(crate) use pace::Pacer;
+pub use pace::Speed;
+pub use replay::{ReplayError, ReplaySettings};
+pub use simulate::{Generator, SimulateSettings};
+
+/// The pairs the sources (and the fake exchange) trade unless told otherwise.
+pub fn default_symbols() -> Vec<String> {
+    ["BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Where trades come from, with that source's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// Live trades from Kraken's WebSocket v2 API.
+    Kraken(KrakenSettings),
+    /// A recording played back.
+    Replay(ReplaySettings),
+    /// A seeded random-walk market.
+    Simulate(SimulateSettings),
+}
+
+impl Default for Source {
+    /// Live Kraken with its default settings, as `ingest kraken` without flags.
+    fn default() -> Self {
+        Source::Kraken(KrakenSettings::default())
+    }
+}
+
+impl Source {
+    /// Feeds the emitter until the source ends (replay, a finite simulation) or `shutdown`.
+    pub(crate) async fn run(
+        &self,
+        emitter: &mut Emitter,
+        shutdown: Shutdown,
+    ) -> Result<(), crate::Error> {
+        match self {
+            Source::Kraken(s) => kraken::client::run(s, emitter, shutdown).await?,
+            Source::Replay(s) => replay::run(s, emitter, shutdown).await?,
+            Source::Simulate(s) => simulate::run(s, emitter, shutdown).await?,
+        }
+        Ok(())
+    }
+}
