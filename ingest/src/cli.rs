@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use ingest::fake_exchange::FakeExchangeSettings;
 use ingest::pipeline::{OutputSettings, Topics, COMPRESSIONS, OWNED_OPTIONS};
 use ingest::source::{
-    default_symbols, KrakenSettings, ReplaySettings, SimulateSettings, Source, Speed,
+    KrakenSettings, ReplaySettings, SimulateSettings, Source, Speed, DEFAULT_SYMBOLS,
 };
 use ingest::IngestSettings;
 use service::exit::InvalidSettings;
@@ -25,10 +25,13 @@ use service::flags::{KafkaFlags, LogFlags, MetricsFlags};
 /// Market data into Kafka: normalized trades on `market.trades`, keyed by symbol, stamped
 /// with the trade time, each exactly once.
 ///
+/// Every flag also reads an environment variable (shown in brackets); flags win.
+///
 /// Exit codes: 0 done (source finished, or stopped and fully flushed), 1 runtime failure
-/// (including records left unacknowledged), 2 invalid flags, 130 a second Ctrl-C.
+/// (including records left unacknowledged), 2 invalid flags or settings (every problem
+/// listed, nothing started), 130 a second Ctrl-C.
 #[derive(Debug, Parser)]
-#[command(name = "ingest", version, about, long_about = None)]
+#[command(name = "ingest", version)]
 pub struct Cli {
     #[command(flatten)]
     pub log: LogFlags,
@@ -106,7 +109,7 @@ struct KrakenArgs {
 
     /// Pairs to subscribe to, comma-separated, in v2 notation.
     #[arg(long, env = "INGEST_SYMBOLS", value_delimiter = ',',
-          default_values_t = default_symbols())]
+          default_value = DEFAULT_SYMBOLS)]
     symbols: Vec<String>,
 
     /// Also subscribe to `ticker` and write its updates, as received, to this topic.
@@ -170,7 +173,7 @@ struct ReplayArgs {
 struct MarketArgs {
     /// Symbols to generate trades for, comma-separated.
     #[arg(long, env = "INGEST_SYMBOLS", value_delimiter = ',',
-          default_values_t = default_symbols())]
+          default_value = DEFAULT_SYMBOLS)]
     symbols: Vec<String>,
 
     /// Trades per second of event time, over all symbols.

@@ -4,7 +4,7 @@
 //!
 //! It acknowledges `trade` and `ticker` subscriptions (refusing unknown symbols as Kraken
 //! does), sends a snapshot of the last trades and then every new trade of its simulated market
-//! ([`tape`]), heartbeats every second, answers pings, and on command drops every connection,
+//! (`tape`), heartbeats every second, answers pings, and on command drops every connection,
 //! stalls (goes silent without closing), or sends any raw frame, bad ones included.
 
 mod tape;

@@ -57,7 +57,7 @@ pub struct Record {
 }
 
 /// The queue to Kafka closed: the producer stopped (its error is reported by
-/// [`Output::finish`]).
+/// `Output::finish`).
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("the Kafka producer stopped")]
 pub struct Closed;

@@ -1,6 +1,6 @@
 //! Where trades come from: the live Kraken client and the two offline sources. Each reads its
-//! input, parses it, and hands trades (and bad input) to the pipeline's
-//! [`Emitter`](crate::pipeline::emit::Emitter); none of them knows about Kafka.
+//! input, parses it, and hands trades (and bad input) to the pipeline's `Emitter`; none of
+//! them knows about Kafka.
 //!
 //! - [`kraken`]: Kraken's WebSocket v2 wire format ([`kraken::protocol`], shared with the
 //!   [fake exchange](crate::fake_exchange)) and the reconnecting client.
@@ -23,11 +23,13 @@ pub use pace::Speed;
 pub use replay::{ReplayError, ReplaySettings};
 pub use simulate::{Generator, SimulateSettings};
 
-/// The pairs the sources (and the fake exchange) trade unless told otherwise.
-pub fn default_symbols() -> Vec<String> {
-    ["BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD"]
-        .map(String::from)
-        .to_vec()
+/// The pairs the sources (and the fake exchange) trade unless told otherwise, comma-separated
+/// as the `--symbols` flag takes them.
+pub const DEFAULT_SYMBOLS: &str = "BTC/USD,ETH/USD,SOL/USD,XRP/USD";
+
+/// [`DEFAULT_SYMBOLS`], one pair each.
+pub(crate) fn default_symbols() -> Vec<String> {
+    DEFAULT_SYMBOLS.split(',').map(String::from).collect()
 }
 
 /// Where trades come from, with that source's settings.

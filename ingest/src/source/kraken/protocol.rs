@@ -636,7 +636,7 @@ struct WireTrade<'a> {
 }
 
 /// RFC 3339 in UTC with six fractional digits, written without an intermediate string: the
-/// local exchange formats one per trade, and benchmarks should measure the client, not this.
+/// fake exchange formats one per trade, and benchmarks should measure the client, not this.
 struct Micros(DateTime<Utc>);
 
 impl fmt::Display for Micros {
