@@ -1,6 +1,6 @@
 //! Pipeline benchmark: the whole system end to end on this machine.
 //!
-//! For each offered rate, the local exchange generates random-walk trades for 10 symbols in
+//! For each offered rate, the fake exchange generates random-walk trades for 10 symbols in
 //! real time (event time = wall-clock time); ingest, Kafka, the Spark query (1-second bars,
 //! 30-bar lookback, a signal for every bar), the forwarder and the receiver carry them. It
 //! prints, per rate: trades/s ingested, Spark's processed rows/s and batch durations, signals/s
@@ -19,8 +19,8 @@ use analytics::control;
 use analytics::progress::BatchProgress;
 use chrono::{DateTime, Utc};
 use e2e::{path, Options, Pipeline};
-use ingest::exchange::ExchangeConfig;
-use ingest::pace::Speed;
+use ingest::fake_exchange::FakeExchangeSettings;
+use ingest::source::{SimulateSettings, Speed};
 
 const SYMBOLS: [&str; 10] = [
     "BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD", "ADA/USD", "DOGE/USD", "DOT/USD", "LTC/USD",
@@ -75,12 +75,15 @@ fn run(rate: f64, seconds: u64) {
     strategy.source.max_offsets_per_trigger = 1_000_000;
     let p = Pipeline::start(Options {
         name: format!("bench-{rate}"),
-        exchange: ExchangeConfig {
-            symbols: SYMBOLS.map(String::from).to_vec(),
-            rate,
-            speed: Speed::Times(1.0),
-            script: None::<Arc<Vec<common::Trade>>>,
-            ..ExchangeConfig::default()
+        exchange: FakeExchangeSettings {
+            market: SimulateSettings {
+                symbols: SYMBOLS.map(String::from).to_vec(),
+                rate,
+                speed: Speed::Times(1.0),
+                ..SimulateSettings::default()
+            },
+            script: None::<Arc<Vec<contract::Trade>>>,
+            ..FakeExchangeSettings::default()
         },
         strategy,
         trades_partitions: 4,

@@ -20,14 +20,17 @@ use std::time::{Duration, Instant};
 
 use analytics::connect::Connection;
 use analytics::{control, Strategy};
-use common::metrics::Registry;
-use common::shutdown::{self, ShutdownTrigger};
-use common::testing::{self, parse_args};
-use ingest::cli::{IngestArgs, KrakenArgs};
-use ingest::exchange::{Exchange, ExchangeConfig};
+use ingest::fake_exchange::{FakeExchange, FakeExchangeSettings};
 use ingest::metrics::Metrics as IngestMetrics;
-use sink::forward::{ForwardConfig, Forwarder};
-use sink::receive::{Arrival, ReceiveConfig, Received, Receiver};
+use ingest::pipeline::{OutputSettings, Topics};
+use ingest::source::KrakenSettings;
+use ingest::{IngestSettings, Source};
+use service::kafka::KafkaSettings;
+use service::metrics::MetricsSettings;
+use service::metrics::Registry;
+use service::shutdown::{self, ShutdownTrigger};
+use sink::forward::{ForwardSettings, Forwarder};
+use sink::receive::{Arrival, ReceiveSettings, Received, Receiver};
 use spark_connect::SparkSession;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -36,8 +39,8 @@ use tokio::task::JoinHandle;
 pub struct Options {
     /// Names the topics, the query, its checkpoint and the consumer group of this run.
     pub name: String,
-    /// The market the local exchange plays.
-    pub exchange: ExchangeConfig,
+    /// The market the fake exchange plays.
+    pub exchange: FakeExchangeSettings,
     /// The strategy; its source, sink, name and checkpoint are set by [`Pipeline::start`].
     pub strategy: Strategy,
     /// Partitions of the trades topic.
@@ -54,7 +57,7 @@ pub struct Pipeline {
     pub strategy: Strategy,
     pub connection: Connection,
     pub spark: SparkSession,
-    pub exchange: Exchange,
+    pub exchange: FakeExchange,
     ingest_metrics: IngestMetrics,
     options_ack: bool,
     receiver_addr: SocketAddr,
@@ -86,12 +89,12 @@ impl Pipeline {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let brokers = testing::brokers();
-        let trades_topic = testing::rand_topic(&format!("{}-trades", options.name));
-        let signals_topic = testing::rand_topic(&format!("{}-signals", options.name));
+        let brokers = testkit::brokers();
+        let trades_topic = testkit::rand_topic(&format!("{}-trades", options.name));
+        let signals_topic = testkit::rand_topic(&format!("{}-signals", options.name));
         rt.block_on(async {
-            testing::create_topic(&trades_topic, options.trades_partitions).await;
-            testing::create_topic(&signals_topic, 2).await;
+            testkit::create_topic(&trades_topic, options.trades_partitions).await;
+            testkit::create_topic(&signals_topic, 2).await;
         });
         let query_name = signals_topic.replace("-signals-", "-").replace('-', "_");
         let checkpoint = std::env::temp_dir().join(format!("tradesignal-e2e/{query_name}"));
@@ -114,11 +117,11 @@ impl Pipeline {
         let spark = connection.connect().unwrap_or_else(|e| panic!("{e}"));
 
         let exchange = rt
-            .block_on(Exchange::start(
+            .block_on(FakeExchange::start(
                 "127.0.0.1:0".parse().unwrap(),
                 options.exchange.clone(),
             ))
-            .expect("local exchange");
+            .expect("fake exchange");
 
         let mut pipeline = Pipeline {
             trades_topic,
@@ -176,12 +179,14 @@ impl Pipeline {
     }
 
     pub fn start_receiver(&mut self) {
-        let mut config = ReceiveConfig::quiet(self.receiver_addr);
-        config.ack = self.options_ack;
-        config.keep_arrivals = true;
+        let settings = ReceiveSettings {
+            ack: self.options_ack,
+            keep_arrivals: true,
+            ..ReceiveSettings::quiet(self.receiver_addr)
+        };
         let receiver = self
             .rt
-            .block_on(Receiver::bind(config))
+            .block_on(Receiver::bind(settings))
             .expect("bind the receiver");
         self.receiver_addr = receiver.local_addr();
         self.receivers.push(receiver.received());
@@ -199,34 +204,24 @@ impl Pipeline {
     }
 
     fn start_forwarder(&mut self, name: &str) {
-        let endpoint = self.receiver_addr.to_string();
-        let brokers = testing::brokers();
-        let group = format!("e2e-{name}-{}", self.signals_topic);
-        let mut args = vec![
-            "--brokers",
-            &brokers,
-            "--topic",
-            &self.signals_topic,
-            "--group-id",
-            &group,
-            "--endpoint",
-            &endpoint,
-            "--metrics-log-interval-s",
-            "0",
-            "--commit-interval-ms",
-            "200",
-            "--backoff-initial-ms",
-            "100",
-            "--backoff-max-ms",
-            "1000",
-        ];
-        if self.options_ack {
-            args.push("--ack");
-        }
-        let config: ForwardConfig = parse_args(&args);
+        let settings = ForwardSettings {
+            kafka: KafkaSettings {
+                brokers: testkit::brokers(),
+                ..KafkaSettings::default()
+            },
+            topic: self.signals_topic.clone(),
+            group_id: format!("e2e-{name}-{}", self.signals_topic),
+            endpoint: self.receiver_addr.to_string(),
+            ack: self.options_ack,
+            commit_interval: Duration::from_millis(200),
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+            metrics: MetricsSettings::off(),
+            ..ForwardSettings::default()
+        };
         // The consumer spawns onto the current runtime as it is made.
         let _in_runtime = self.rt.enter();
-        let forwarder = Forwarder::new(config).expect("forwarder settings");
+        let forwarder = Forwarder::new(settings).expect("forwarder settings");
         let (stop, shutdown) = shutdown::channel();
         let task = self.rt.spawn(async move {
             forwarder.run(shutdown).await.expect("forwarder run");
@@ -234,32 +229,29 @@ impl Pipeline {
         self.forwarder = Some(Service { stop, task });
     }
 
-    fn start_ingest(&mut self, exchange: &ExchangeConfig) {
-        let url = self.exchange.url();
-        let symbols = exchange.symbols.join(",");
-        let brokers = testing::brokers();
-        let args: KrakenArgs = parse_args(&[
-            "--url",
-            &url,
-            "--symbols",
-            &symbols,
-            "--brokers",
-            &brokers,
-            "--topic",
-            &self.trades_topic,
-            "--idle-timeout-s",
-            "3",
-            "--backoff-initial-ms",
-            "100",
-            "--backoff-max-ms",
-            "1000",
-            "--metrics-log-interval-s",
-            "3600",
-        ]);
-        let config = IngestArgs::Kraken(&args)
-            .into_config()
-            .unwrap_or_else(|e| panic!("ingest settings: {e:?}"))
-            .config;
+    fn start_ingest(&mut self, exchange: &FakeExchangeSettings) {
+        let config = IngestSettings {
+            source: Source::Kraken(KrakenSettings {
+                url: self.exchange.url(),
+                symbols: exchange.market.symbols.clone(),
+                idle_timeout: Duration::from_secs(3),
+                backoff_initial: Duration::from_millis(100),
+                backoff_max: Duration::from_secs(1),
+                ..KrakenSettings::default()
+            }),
+            output: OutputSettings {
+                kafka: KafkaSettings {
+                    brokers: testkit::brokers(),
+                    ..KafkaSettings::default()
+                },
+                topics: Topics {
+                    trades: self.trades_topic.clone(),
+                    ..Topics::default()
+                },
+                ..OutputSettings::default()
+            },
+            metrics: MetricsSettings::off(),
+        };
         let metrics = self.ingest_metrics.clone();
         let (stop, shutdown) = shutdown::channel();
         let task = self.rt.spawn(async move {

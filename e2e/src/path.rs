@@ -12,7 +12,7 @@
 use analytics::reference;
 use analytics::Strategy;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::{Action, Side, Signal, Trade};
+use contract::{Action, Side, Signal, Trade};
 
 /// Event time of the first bar.
 pub fn start() -> DateTime<Utc> {

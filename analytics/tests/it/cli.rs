@@ -269,10 +269,16 @@ fn exit_codes_say_what_is_wrong() {
     let good = good.to_str().unwrap();
     let (code, out) = cli(&["submit", "--check", "-c", good, "--set", "bars.lookback=1"]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("bars.lookback: 1 must be between 2 and"), "{out}");
+    assert!(
+        out.contains("bars.lookback: 1 must be between 2 and"),
+        "{out}"
+    );
     let (code, out) = cli(&["submit", "--check", "-c", good, "-c", good]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("two strategies have the query name `twin`"), "{out}");
+    assert!(
+        out.contains("two strategies have the query name `twin`"),
+        "{out}"
+    );
 
     // --help documents every command.
     let (code, out) = cli(&["--help"]);

@@ -1,5 +1,5 @@
 //! End-to-end tests of the whole pipeline against the real stack: the designed price path
-//! through the local exchange, ingest, Kafka, the Spark query, the forwarder and the receiver,
+//! through the fake exchange, ingest, Kafka, the Spark query, the forwarder and the receiver,
 //! fault-free and under each fault.
 
 mod pipeline;

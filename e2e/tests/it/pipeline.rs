@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::{testing, Action, Signal};
+use contract::{Action, Signal};
 use e2e::{path, stack, Options, Pipeline};
-use ingest::exchange::ExchangeConfig;
-use ingest::pace::Speed;
+use ingest::fake_exchange::FakeExchangeSettings;
+use ingest::source::{SimulateSettings, Speed};
 
 /// One pipeline at a time: they share the Connect server's two cores, and fault runs restart
 /// shared parts of the stack.
@@ -21,14 +21,17 @@ fn start(name: &str) -> Pipeline {
     let trades = path::trades();
     Pipeline::start(Options {
         name: name.into(),
-        exchange: ExchangeConfig {
-            symbols: path::SYMBOLS.map(String::from).to_vec(),
-            // About 20 s of wall time for the ~90 s of event time: long enough to break
-            // things in the middle.
-            speed: Speed::Times(4.0),
-            count: Some(trades.len() as u64),
+        exchange: FakeExchangeSettings {
+            market: SimulateSettings {
+                symbols: path::SYMBOLS.map(String::from).to_vec(),
+                // About 20 s of wall time for the ~90 s of event time: long enough to break
+                // things in the middle.
+                speed: Speed::Times(4.0),
+                count: Some(trades.len() as u64),
+                ..SimulateSettings::default()
+            },
             script: Some(Arc::new(trades)),
-            ..ExchangeConfig::default()
+            ..FakeExchangeSettings::default()
         },
         strategy: path::strategy(),
         trades_partitions: 3,
@@ -120,7 +123,7 @@ fn designed_path_delivers_exactly_the_expected_signals() {
 
     // The signals in Kafka carry the same actions and reasons as the reference.
     let want = expected.len();
-    let records = p.rt.block_on(testing::consume_until(
+    let records = p.rt.block_on(testkit::consume_until(
         &p.signals_topic,
         Duration::from_secs(30),
         move |r| r.len() >= want,
