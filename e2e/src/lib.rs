@@ -14,12 +14,13 @@
 pub mod path;
 pub mod stack;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use analytics::connect::Connection;
 use analytics::{control, Strategy};
+use contract::Signal;
 use ingest::fake_exchange::{FakeExchange, FakeExchangeSettings};
 use ingest::metrics::Metrics as IngestMetrics;
 use ingest::pipeline::{OutputSettings, Topics};
@@ -60,6 +61,9 @@ pub struct Pipeline {
     pub exchange: FakeExchange,
     ingest_metrics: IngestMetrics,
     options_ack: bool,
+    /// Every receiver of the run appends what it received here, as a trading system would
+    /// keep it: what the tests compare, field by field.
+    received_file: std::path::PathBuf,
     receiver_addr: SocketAddr,
     /// Every receiver this run had (a restarted receiver is a new one on the same address).
     receivers: Vec<Received>,
@@ -98,6 +102,10 @@ impl Pipeline {
         });
         let query_name = signals_topic.replace("-signals-", "-").replace('-', "_");
         let checkpoint = std::env::temp_dir().join(format!("tradesignal-e2e/{query_name}"));
+        let received_file =
+            std::env::temp_dir().join(format!("tradesignal-e2e/{query_name}-received.ndjson"));
+        std::fs::create_dir_all(received_file.parent().unwrap()).expect("e2e temp dir");
+        let _ = std::fs::remove_file(&received_file);
         let mut strategy = options.strategy.clone();
         strategy.name = query_name;
         strategy.source.brokers = brokers.clone();
@@ -132,6 +140,7 @@ impl Pipeline {
             exchange,
             ingest_metrics: IngestMetrics::new(Registry::new("ingest")),
             options_ack: options.ack,
+            received_file,
             receiver_addr: "127.0.0.1:0".parse().unwrap(),
             receivers: Vec::new(),
             receiver: None,
@@ -182,6 +191,7 @@ impl Pipeline {
         let settings = ReceiveSettings {
             ack: self.options_ack,
             keep_arrivals: true,
+            append_file: Some(self.received_file.clone()),
             ..ReceiveSettings::quiet(self.receiver_addr)
         };
         let receiver = self
@@ -267,6 +277,18 @@ impl Pipeline {
         self.arrivals()
             .into_iter()
             .map(|a| a.id.to_string())
+            .collect()
+    }
+
+    /// Every signal the receivers wrote to their append file, by id.
+    pub fn received_signals(&self) -> BTreeMap<String, Signal> {
+        let text = std::fs::read_to_string(&self.received_file).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                let s: Signal = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("not a signal in the append file ({e}): {line}"));
+                (s.id.clone(), s)
+            })
             .collect()
     }
 

@@ -75,6 +75,32 @@ fn assert_delivered(p: &Pipeline, expected: &[Signal]) {
         extra.is_empty(),
         "unexpected signals at the receiver: {extra:?}"
     );
+    // A trade lost or counted twice shows in its bar's volume and count, not in the ids.
+    let received = p.received_signals();
+    for e in expected {
+        let got = received
+            .get(&e.id)
+            .unwrap_or_else(|| panic!("signal {} arrived but is not in the append file", e.id));
+        assert_same_bar(got, e);
+    }
+}
+
+/// The bar of a received signal equals the reference's: prices exactly (first, last, max and
+/// min of the same trades), the trade count exactly, the volume up to float summation order.
+fn assert_same_bar(got: &Signal, want: &Signal) {
+    assert_eq!(
+        (got.open, got.high, got.low, got.close, got.trades),
+        (want.open, want.high, want.low, want.close, want.trades),
+        "bar of signal {} (open, high, low, close, trades)",
+        want.id
+    );
+    assert!(
+        (got.volume - want.volume).abs() <= 1e-9 * want.volume.abs().max(1.0),
+        "volume of signal {}: got {}, want {}",
+        want.id,
+        got.volume,
+        want.volume
+    );
 }
 
 #[test]
