@@ -92,14 +92,21 @@ pub fn submit(spark: &SparkSession, strategy: &Strategy) -> Result<Submitted, Er
     if let Some(q) = find(spark, strategy.query_name())? {
         return Ok(Submitted::AlreadyRunning(QueryInfo::of(&q)));
     }
+    Ok(Submitted::Started(QueryInfo::of(&start(spark, strategy)?)))
+}
+
+/// Starts the strategy's query without looking for an active one first (the caller knows
+/// none is), resuming from its checkpoint when there is one; returns its handle.
+pub fn start(spark: &SparkSession, strategy: &Strategy) -> Result<StreamingQuery, Error> {
     let q = query::start(spark, strategy)?;
     tracing::info!(
         name = strategy.query_name(),
         id = q.id(),
+        run_id = q.run_id(),
         checkpoint = %strategy.checkpoint_location(),
         "query started"
     );
-    Ok(Submitted::Started(QueryInfo::of(&q)))
+    Ok(q)
 }
 
 /// Stops the query named `name` gracefully: waits (up to `drain`) for the micro-batch in

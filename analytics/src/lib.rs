@@ -15,6 +15,8 @@
 //!   Knows nothing of names or sessions; [`control`] builds on it, never the other way round.
 //! - [`connect`]: the shared Spark Connect session and the reachability check.
 //! - [`control`]: submit / stop / list / status / watch / explain by query name.
+//! - [`supervise`]: keeps a set of strategies' queries running: notices a stopped or failed
+//!   query, resubmits it from its checkpoint with backoff, reconnects, gives up on invalid plans.
 //! - [`progress`]: Spark's progress JSON, reduced to what operators look at.
 //! - [`text`]: everything the CLI prints (tables, watch lines, what submit and stop did).
 //! - [`ui`]: the last run of a query that is no longer active, from the Spark UI.
@@ -30,6 +32,7 @@ pub mod reference;
 pub mod rules;
 pub mod sql;
 pub mod strategy;
+pub mod supervise;
 pub mod text;
 pub mod ui;
 

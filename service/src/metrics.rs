@@ -140,7 +140,12 @@ impl Registry {
     }
 
     pub fn gauge(&self, name: &str, help: &str) -> Gauge {
-        match self.get_or_insert(name, &[], help, || Metric::Gauge(Gauge::default())) {
+        self.gauge_with(name, &[], help)
+    }
+
+    /// The gauge `name{labels}`, e.g. `given_up{query="demo"}`.
+    pub fn gauge_with(&self, name: &str, labels: &[(&str, &str)], help: &str) -> Gauge {
+        match self.get_or_insert(name, labels, help, || Metric::Gauge(Gauge::default())) {
             Metric::Gauge(g) => g,
             Metric::Counter(_) => panic!("metric {name} registered as a counter, used as a gauge"),
         }

@@ -26,7 +26,7 @@ fn command(args: &[&str]) -> Command {
 }
 
 /// Runs the binary; returns (exit code, stdout + stderr).
-fn cli(args: &[&str]) -> (i32, String) {
+pub(crate) fn cli(args: &[&str]) -> (i32, String) {
     let out: Output = command(args).output().expect("run the analytics binary");
     let text = format!(
         "{}{}",

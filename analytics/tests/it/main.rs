@@ -7,3 +7,4 @@ mod exact;
 mod malformed;
 mod skeleton;
 mod support;
+mod supervise;

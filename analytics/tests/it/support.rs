@@ -191,3 +191,18 @@ pub fn last_progress(spark: &SparkSession, name: &str) -> String {
         .and_then(|q| q.last_progress().ok().flatten())
         .unwrap_or_else(|| "none (query not active)".into())
 }
+
+/// Polls `f` every 100 ms until it returns something or `timeout` passes. Synchronous, so
+/// Spark (whose client blocks) can be called from it.
+pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
