@@ -6,20 +6,25 @@ use std::time::Duration;
 
 use analytics::connect::{Connection, DEFAULT_REMOTE, DEFAULT_SESSION_ID, DEFAULT_USER_ID};
 use analytics::strategy::Override;
+use analytics::supervise::{OnStop, SuperviseSettings};
 use clap::{Parser, Subcommand};
-use service::flags::LogFlags;
+use service::exit::InvalidSettings;
+use service::flags::{LogFlags, MetricsFlags};
 
 /// Exit code: the Spark Connect server cannot be reached.
 pub const EXIT_UNREACHABLE: u8 = 3;
 /// Exit code: no active query of that name (status, watch).
 pub const EXIT_NOT_FOUND: u8 = 4;
+/// Exit code: `supervise` gave up on every strategy.
+pub const EXIT_ALL_GIVEN_UP: u8 = 5;
 
 /// Run trading strategies as Spark Structured Streaming queries over Spark Connect.
 ///
 /// Every invocation joins one shared Spark Connect session (fixed user and session id), so a
 /// query submitted by one process can be listed, watched and stopped by any later one.
 /// Exit codes: 0 ok, 1 Spark or other failure, 2 invalid strategy file or flags, 3 Spark
-/// Connect server unreachable, 4 no active query of that name.
+/// Connect server unreachable, 4 no active query of that name, 5 `supervise` gave up on every
+/// strategy.
 #[derive(Debug, Parser)]
 #[command(name = "analytics", version)]
 pub struct Cli {
@@ -83,6 +88,28 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Keep the query of each strategy file running: poll the session's active queries, start
+    /// a stopped or failed one again from its checkpoint (with backoff per strategy), reconnect
+    /// when the server restarts, and give up (logged as an error, metric `analytics_given_up`)
+    /// only on a strategy whose plan Spark rejects or whose runs keep failing at once with the
+    /// same analysis error; the others stay supervised. Ctrl-C or SIGTERM stops supervising and
+    /// stops the queries gracefully (--leave-running: leaves them running). Runs until then;
+    /// exits 5 when every strategy was given up.
+    Supervise {
+        /// Strategy file (TOML); repeat (or comma-separate in ANALYTICS_CONFIG) to supervise
+        /// several strategies, each its own query.
+        #[arg(
+            long = "config",
+            short = 'c',
+            env = "ANALYTICS_CONFIG",
+            value_delimiter = ','
+        )]
+        configs: Vec<PathBuf>,
+        #[command(flatten)]
+        strategy: StrategyFlags,
+        #[command(flatten)]
+        flags: SuperviseFlags,
+    },
     /// Stop the query named NAME gracefully (after its batch in flight). Stopping a query
     /// that is not running is not an error.
     Stop {
@@ -116,6 +143,69 @@ pub enum Command {
         #[command(flatten)]
         strategy: StrategyFlags,
     },
+}
+
+/// How `supervise` polls, retries and stops.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SuperviseFlags {
+    #[command(flatten)]
+    pub metrics: MetricsFlags,
+    /// How often to list the active queries, in milliseconds (at least 100): how soon a
+    /// stopped or failed query is noticed.
+    #[arg(long, env = "ANALYTICS_POLL_INTERVAL_MS", default_value_t = 1000)]
+    pub poll_interval_ms: u64,
+    /// Longest delay between two attempts to start a query again, in seconds; the delay
+    /// starts at 1 s, doubles per attempt, and starts over once a run stayed up for 60 s.
+    #[arg(long, env = "ANALYTICS_RESUBMIT_BACKOFF_MAX_S", default_value_t = 60)]
+    pub resubmit_backoff_max_s: u64,
+    /// Give up on a strategy whose runs failed this many times in a row within 60 s of their
+    /// start with the same analysis error (a plan Spark rejects at submit is given up at once).
+    #[arg(long, default_value_t = 3)]
+    pub give_up_after: u32,
+    /// On Ctrl-C or SIGTERM, leave the queries running (a new supervisor adopts them) instead
+    /// of stopping them.
+    #[arg(long)]
+    pub leave_running: bool,
+    /// Longest wait for a query's batch in flight when stopping it at exit, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub drain_timeout_s: u64,
+}
+
+impl SuperviseFlags {
+    /// The supervisor's settings on `connection`; every invalid flag is named.
+    pub fn settings(&self, connection: Connection) -> Result<SuperviseSettings, InvalidSettings> {
+        let mut problems = Vec::new();
+        if self.poll_interval_ms < 100 {
+            problems.push(format!(
+                "--poll-interval-ms {}: must be at least 100",
+                self.poll_interval_ms
+            ));
+        }
+        if self.resubmit_backoff_max_s < 1 {
+            problems.push("--resubmit-backoff-max-s 0: must be at least 1".into());
+        }
+        if self.give_up_after < 1 {
+            problems.push("--give-up-after 0: must be at least 1".into());
+        }
+        let defaults = SuperviseSettings::default();
+        InvalidSettings::check(
+            problems,
+            SuperviseSettings {
+                connection,
+                poll_interval: Duration::from_millis(self.poll_interval_ms),
+                resubmit_backoff_max: Duration::from_secs(self.resubmit_backoff_max_s)
+                    .max(defaults.resubmit_backoff_initial),
+                give_up_after: self.give_up_after,
+                on_stop: if self.leave_running {
+                    OnStop::LeaveRunning
+                } else {
+                    OnStop::StopQueries
+                },
+                drain_timeout: Duration::from_secs(self.drain_timeout_s),
+                ..defaults
+            },
+        )
+    }
 }
 
 impl Cli {
@@ -172,5 +262,40 @@ mod tests {
             toml::Value::String("kafka:9092".into())
         );
         assert!(Cli::try_parse_from(["analytics", "submit", "--set", "oops"]).is_err());
+    }
+
+    fn supervise_flags(args: &[&str]) -> SuperviseFlags {
+        let cli = Cli::try_parse_from([&["analytics", "supervise", "-c", "a.toml"], args].concat())
+            .unwrap();
+        match cli.command {
+            Command::Supervise { flags, .. } => flags,
+            other => panic!("not supervise: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn supervise_stops_its_queries_on_exit_unless_told_otherwise() {
+        let s = supervise_flags(&[])
+            .settings(Connection::default())
+            .unwrap();
+        assert_eq!(s.on_stop, OnStop::StopQueries);
+        assert_eq!(s.poll_interval, Duration::from_secs(1));
+        let s = supervise_flags(&["--leave-running", "--metrics-addr", "127.0.0.1:9464"]);
+        assert_eq!(
+            s.metrics.settings().addr,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        let s = s.settings(Connection::default()).unwrap();
+        assert_eq!(s.on_stop, OnStop::LeaveRunning);
+    }
+
+    #[test]
+    fn supervise_names_every_invalid_flag() {
+        let e = supervise_flags(&["--poll-interval-ms", "10", "--give-up-after", "0"])
+            .settings(Connection::default())
+            .unwrap_err();
+        assert_eq!(e.0.len(), 2, "{e}");
+        assert!(e.0[0].starts_with("--poll-interval-ms 10"), "{e}");
+        assert!(e.0[1].starts_with("--give-up-after 0"), "{e}");
     }
 }

@@ -5,11 +5,13 @@ mod cli;
 
 use std::process::ExitCode;
 
-use analytics::strategy::{self, StrategyError};
+use analytics::strategy::{self, Strategy, StrategyError};
+use analytics::supervise::{self, AtExit, Ending, SuperviseSettings};
 use analytics::{control, text, ui, Error};
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, EXIT_NOT_FOUND, EXIT_UNREACHABLE};
+use cli::{Cli, Command, EXIT_ALL_GIVEN_UP, EXIT_NOT_FOUND, EXIT_UNREACHABLE};
+use service::metrics::{MetricsSettings, Registry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -48,6 +50,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for s in &strategies {
                 print!("{}", text::submitted(s, &control::submit(&spark, s)?, &ui));
             }
+        }
+        Command::Supervise {
+            configs,
+            strategy,
+            flags,
+        } => {
+            let strategies = strategy::load_all(&configs, &strategy.overrides)?;
+            let settings = flags.settings(connection)?;
+            return run_supervisor(&settings, &flags.metrics.settings(), strategies);
         }
         Command::Stop {
             name,
@@ -106,4 +117,45 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `supervise`: the supervisor's loop calls Spark, whose client blocks, so it runs on this
+/// plain thread; the signal handler and the metrics server are async and run on a small
+/// runtime of their own.
+fn run_supervisor(
+    settings: &SuperviseSettings,
+    metrics: &MetricsSettings,
+    strategies: Vec<Strategy>,
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("start the runtime of the metrics server")?;
+    let registry = Registry::new("analytics");
+    let signals = runtime.block_on(async { service::shutdown::on_signals() });
+    let (metrics_done, metrics_shutdown) = service::shutdown::channel();
+    let tasks = runtime
+        .block_on(metrics.start(&registry, &metrics_shutdown))
+        .context("start the metrics server")?;
+    print!("{}", text::supervising(&strategies, settings));
+    let report = supervise::run(settings, strategies, &registry, signals)?;
+    metrics_done.fire();
+    runtime.block_on(async {
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
+    print!("{}", text::supervised(&report));
+    Ok(if report.ending == Ending::AllGivenUp {
+        ExitCode::from(EXIT_ALL_GIVEN_UP)
+    } else if report
+        .at_exit
+        .iter()
+        .any(|a| matches!(a, AtExit::StopFailed { .. }))
+    {
+        ExitCode::from(service::exit::FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

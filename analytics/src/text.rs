@@ -1,6 +1,6 @@
 //! Everything the CLI prints, as text: the `status` and `list` tables, the `watch` lines and
-//! what `submit`, `stop` and a last run say. One module, so the wording and layout of every
-//! command live together and are tested without a terminal.
+//! what `submit`, `stop`, `supervise` and a last run say. One module, so the wording and
+//! layout of every command live together and are tested without a terminal.
 //!
 //! Column-aligned text that reads well in a terminal and greps well in logs; no terminal
 //! control codes, so output piped to a file stays clean.
@@ -8,6 +8,7 @@
 use crate::control::{QueryInfo, Report, Stopped, Submitted, WatchEnd};
 use crate::progress::BatchProgress;
 use crate::strategy::Strategy;
+use crate::supervise::{AtExit, Ending, OnStop, Report as Supervised, SuperviseSettings};
 use crate::ui::{self, CompletedRun};
 
 /// Aligns `rows` under `header`, two spaces between columns.
@@ -195,10 +196,90 @@ pub fn watch_end(end: &WatchEnd) -> String {
     }
 }
 
+/// The first lines of `supervise`: what it keeps running, and what Ctrl-C will do.
+pub fn supervising(strategies: &[Strategy], settings: &SuperviseSettings) -> String {
+    let mut out = format!(
+        "supervising {} quer{} (polling every {} ms):\n",
+        strategies.len(),
+        if strategies.len() == 1 { "y" } else { "ies" },
+        settings.poll_interval.as_millis()
+    );
+    for s in strategies {
+        out.push_str(&format!(
+            "  `{}`, checkpoint {}\n",
+            s.query_name(),
+            s.checkpoint_location()
+        ));
+    }
+    out.push_str(match settings.on_stop {
+        OnStop::StopQueries => {
+            "Ctrl-C (or SIGTERM) stops supervising and stops these queries gracefully \
+             (--leave-running leaves them running)\n"
+        }
+        OnStop::LeaveRunning => {
+            "Ctrl-C (or SIGTERM) stops supervising and leaves these queries running (stop one \
+             with `analytics stop NAME`)\n"
+        }
+    });
+    out
+}
+
+/// What `supervise` says when it ends: the strategies it gave up on, and what became of each
+/// query.
+pub fn supervised(report: &Supervised) -> String {
+    let mut out = String::new();
+    for g in &report.given_up {
+        out.push_str(&format!("gave up on `{}`: {}\n", g.name, g.error));
+    }
+    if report.ending == Ending::AllGivenUp {
+        out.push_str("every strategy was given up: nothing left to supervise\n");
+    }
+    for a in &report.at_exit {
+        out.push_str(&match a {
+            AtExit::Stopped(q) => stopped(&q.name, &Stopped::Stopped(q.clone())),
+            AtExit::NotRunning(name) => stopped(name, &Stopped::NotRunning),
+            AtExit::LeftRunning(name) => {
+                format!("left `{name}` running; stop it with `analytics stop {name}`\n")
+            }
+            AtExit::StopFailed { name, error } => format!(
+                "COULD NOT STOP `{name}` ({error}); it may keep running: `analytics stop {name}`\n"
+            ),
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::progress::Totals;
+
+    #[test]
+    fn supervise_says_what_ctrl_c_does_and_what_it_did() {
+        let settings = SuperviseSettings::default();
+        let text = supervising(&[Strategy::default()], &settings);
+        assert!(
+            text.starts_with("supervising 1 query (polling every 1000 ms):\n"),
+            "{text}"
+        );
+        assert!(text.contains("stops these queries gracefully"), "{text}");
+        let report = Supervised {
+            ending: Ending::Shutdown,
+            given_up: vec![crate::supervise::GivenUp {
+                name: "bad".into(),
+                error: "Spark rejected its plan: [X]".into(),
+            }],
+            at_exit: vec![
+                AtExit::LeftRunning("a".into()),
+                AtExit::NotRunning("b".into()),
+            ],
+        };
+        assert_eq!(
+            supervised(&report),
+            "gave up on `bad`: Spark rejected its plan: [X]\nleft `a` running; stop it with \
+             `analytics stop a`\n`b` is not running; nothing to stop\n"
+        );
+    }
 
     #[test]
     fn columns_align() {
