@@ -176,7 +176,7 @@ mod tests {
         let src = source_options(&s);
         assert_eq!(src["subscribe"], "market.trades");
         assert_eq!(src["maxOffsetsPerTrigger"], "200000");
-        assert_eq!(src["failOnDataLoss"], "false");
+        assert_eq!(src["failOnDataLoss"], "true");
         assert_eq!(src["kafka.security.protocol"], "SSL");
         let sink = sink_options(&s);
         assert_eq!(sink["kafka.bootstrap.servers"], "k2:9092");

@@ -15,8 +15,6 @@ use serde::{Deserialize, Serialize};
 
 /// Environment variable naming the root under which default checkpoints live.
 pub const CHECKPOINT_ROOT_ENV: &str = "TRADESIGNAL_CHECKPOINT_ROOT";
-/// Checkpoint root when [`CHECKPOINT_ROOT_ENV`] is unset.
-pub const DEFAULT_CHECKPOINT_ROOT: &str = "/tmp/tradesignal-checkpoints";
 /// Largest lookback accepted: state grows with L² per symbol.
 pub const MAX_LOOKBACK_BARS: u32 = 1000;
 
@@ -54,8 +52,10 @@ pub struct Source {
     pub starting_offsets: String,
     /// Upper bound of Kafka records read per micro-batch (0 = no bound).
     pub max_offsets_per_trigger: u64,
-    /// Fail the query when Kafka data it expected is gone (retention, topic recreated).
-    /// Off by default: a trading feed should keep running and skip what is lost.
+    /// Fail the query when Kafka data it expected is gone (retention, topic recreated). On by
+    /// default: trades lost silently make wrong bars and signals, so the query stops with
+    /// Spark's error instead (`supervise` keeps retrying it and logs why) until a person
+    /// decides. `false` skips what is lost and keeps running.
     pub fail_on_data_loss: bool,
     /// Extra Spark Kafka source options (e.g. `"kafka.security.protocol" = "SSL"`), passed as
     /// is. Options the typed fields above set are refused.
@@ -154,8 +154,12 @@ pub struct QuerySettings {
     /// Streaming query name, shown in the Spark UI; empty = the strategy name. Must be unique
     /// among running queries.
     pub name: String,
-    /// Checkpoint directory (on the Spark driver's file system, or any Hadoop URI); empty =
-    /// `$TRADESIGNAL_CHECKPOINT_ROOT/<query name>` (root default `/tmp/tradesignal-checkpoints`).
+    /// Checkpoint directory; empty = `<root>/<query name>`, the root from [`checkpoint_root`]
+    /// (`$TRADESIGNAL_CHECKPOINT_ROOT`, else `$XDG_STATE_HOME/tradesignal/checkpoints`, else
+    /// `~/.local/state/tradesignal/checkpoints`, as the submitting process sees them). The
+    /// Spark driver (the Connect server) and its executors read and write it: on the local
+    /// stack that is this machine; on a cluster it must be storage they all share (HDFS, S3,
+    /// a shared volume) given as a path or any Hadoop URI.
     pub checkpoint_location: String,
     /// Micro-batch trigger interval in milliseconds.
     pub trigger_interval_ms: u64,
@@ -185,7 +189,7 @@ impl Default for Source {
             topic: "market.trades".into(),
             starting_offsets: "latest".into(),
             max_offsets_per_trigger: 200_000,
-            fail_on_data_loss: false,
+            fail_on_data_loss: true,
             options: BTreeMap::new(),
         }
     }
@@ -651,16 +655,36 @@ impl Strategy {
     }
 
     /// The checkpoint directory: `query.checkpoint_location`, else
-    /// `$TRADESIGNAL_CHECKPOINT_ROOT/<query name>`.
+    /// `<checkpoint root>/<query name>` (see [`checkpoint_root`]).
     pub fn checkpoint_location(&self) -> String {
         if !self.query.checkpoint_location.is_empty() {
             return self.query.checkpoint_location.clone();
         }
-        let root = std::env::var(CHECKPOINT_ROOT_ENV)
-            .ok()
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| DEFAULT_CHECKPOINT_ROOT.to_string());
+        let root = checkpoint_root(|name| std::env::var(name).ok());
         format!("{}/{}", root.trim_end_matches('/'), self.query_name())
+    }
+}
+
+/// The root of default checkpoints, given the environment `var`: [`CHECKPOINT_ROOT_ENV`], else
+/// `$XDG_STATE_HOME/tradesignal/checkpoints`, else `$HOME/.local/state/tradesignal/checkpoints`,
+/// else `/var/lib/tradesignal/checkpoints`. Not /tmp: a reboot or a tmp cleaner empties it, and
+/// a query whose checkpoint is gone starts over (`starting_offsets`) with its state lost. The
+/// XDG state directory is for exactly this: state that must outlive a restart.
+pub fn checkpoint_root(var: impl Fn(&str) -> Option<String>) -> String {
+    let var = |name: &str| var(name).filter(|v| !v.is_empty());
+    if let Some(root) = var(CHECKPOINT_ROOT_ENV) {
+        return root;
+    }
+    // The XDG spec ignores a relative XDG_STATE_HOME.
+    if let Some(state) = var("XDG_STATE_HOME").filter(|s| s.starts_with('/')) {
+        return format!("{}/tradesignal/checkpoints", state.trim_end_matches('/'));
+    }
+    match var("HOME") {
+        Some(home) => format!(
+            "{}/.local/state/tradesignal/checkpoints",
+            home.trim_end_matches('/')
+        ),
+        None => "/var/lib/tradesignal/checkpoints".into(),
     }
 }
 
@@ -833,14 +857,39 @@ mod tests {
     }
 
     #[test]
-    fn default_checkpoint_is_under_the_root() {
-        // The environment is process-wide; only this test reads or sets the variable.
-        std::env::remove_var(CHECKPOINT_ROOT_ENV);
-        let s = Strategy::default();
+    fn default_checkpoints_live_in_the_state_directory_not_tmp() {
+        fn env<'a>(vars: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'a {
+            |name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        }
+        let home = [("HOME", "/home/u")];
         assert_eq!(
-            s.checkpoint_location(),
-            "/tmp/tradesignal-checkpoints/default"
+            checkpoint_root(env(&home)),
+            "/home/u/.local/state/tradesignal/checkpoints"
         );
+        let xdg = [("HOME", "/home/u"), ("XDG_STATE_HOME", "/state/")];
+        assert_eq!(checkpoint_root(env(&xdg)), "/state/tradesignal/checkpoints");
+        let relative_xdg = [("HOME", "/home/u"), ("XDG_STATE_HOME", "state")];
+        assert_eq!(
+            checkpoint_root(env(&relative_xdg)),
+            "/home/u/.local/state/tradesignal/checkpoints"
+        );
+        let all = [
+            ("HOME", "/home/u"),
+            ("XDG_STATE_HOME", "/state"),
+            (CHECKPOINT_ROOT_ENV, "/data/ck"),
+        ];
+        assert_eq!(checkpoint_root(env(&all)), "/data/ck");
+        assert_eq!(
+            checkpoint_root(env(&[])),
+            "/var/lib/tradesignal/checkpoints"
+        );
+        let s = Strategy::default();
+        assert!(s.checkpoint_location().ends_with("/checkpoints/default"));
+        assert!(!s.checkpoint_location().starts_with("/tmp"));
     }
 
     #[test]
