@@ -2,12 +2,12 @@
 //!
 //! Spark reports one progress object per micro-batch (`StreamingQueryProgress.json`). `status`
 //! and `watch` show the last one, plus totals over the batches Spark still retains (bad records
-//! and late rows are per batch, and the server keeps only the recent ones).
+//! late rows and trades too far ahead are per batch, and the server keeps only the recent ones).
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::sql::{BAD_RECORDS, INPUT_METRICS, RECORDS};
+use crate::sql::{AHEAD_RECORDS, BAD_RECORDS, INPUT_METRICS, RECORDS};
 
 /// One micro-batch, as the status table shows it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -30,6 +30,9 @@ pub struct BatchProgress {
     pub bad_records: Option<i64>,
     /// Input records read (None: no data in this batch).
     pub records: Option<i64>,
+    /// Valid trades kept out as too far ahead of the processing time (None: no data in this
+    /// batch, or a query submitted before this count existed).
+    pub ahead_records: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +107,7 @@ impl BatchProgress {
             dropped_late: sum("numRowsDroppedByWatermark"),
             bad_records: observed(&raw.observed_metrics, BAD_RECORDS),
             records: observed(&raw.observed_metrics, RECORDS),
+            ahead_records: observed(&raw.observed_metrics, AHEAD_RECORDS),
         })
     }
 }
@@ -115,6 +119,7 @@ pub struct Totals {
     pub batches: usize,
     pub input_rows: i64,
     pub bad_records: i64,
+    pub ahead_records: i64,
     pub dropped_late: i64,
 }
 
@@ -124,6 +129,7 @@ impl Totals {
             batches: batches.len(),
             input_rows: batches.iter().map(|b| b.input_rows).sum(),
             bad_records: batches.iter().filter_map(|b| b.bad_records).sum(),
+            ahead_records: batches.iter().filter_map(|b| b.ahead_records).sum(),
             dropped_late: batches.iter().map(|b| b.dropped_late).sum(),
         }
     }
@@ -151,7 +157,7 @@ mod tests {
       ],
       "sources" : [ ],
       "sink" : { "description" : "KafkaTable" },
-      "observedMetrics" : { "input" : { "bad_records" : 3, "records" : 1203 } }
+      "observedMetrics" : { "input" : { "bad_records" : 3, "records" : 1203, "ahead_records" : 1 } }
     }"#;
 
     #[test]
@@ -163,6 +169,7 @@ mod tests {
         assert_eq!(p.watermark.as_deref(), Some("2026-11-24T21:59:54.000Z"));
         assert_eq!((p.state_rows, p.dropped_late), (1000, 2));
         assert_eq!((p.bad_records, p.records), (Some(3), Some(1203)));
+        assert_eq!(p.ahead_records, Some(1));
     }
 
     /// As the Spark 4.2 Connect server returns it: totals per source, observed rows as
@@ -172,8 +179,9 @@ mod tests {
       "stateOperators":[{"numRowsTotal":41,"numRowsDroppedByWatermark":0}],
       "sources":[{"description":"KafkaV2","numInputRows":54,"inputRowsPerSecond":0.0,
         "processedRowsPerSecond":10.14}],
-      "observedMetrics":{"input":{"values":[13,54],"schema":{"type":"struct","fields":[
-        {"name":"bad_records","type":"long"},{"name":"records","type":"long"}]}}}}"#;
+      "observedMetrics":{"input":{"values":[13,54,2],"schema":{"type":"struct","fields":[
+        {"name":"bad_records","type":"long"},{"name":"records","type":"long"},
+        {"name":"ahead_records","type":"long"}]}}}}"#;
 
     #[test]
     fn reads_the_connect_servers_shape() {
@@ -181,6 +189,7 @@ mod tests {
         assert_eq!(p.input_rows, 54);
         assert_eq!(p.processed_rows_per_s, 10.14);
         assert_eq!((p.bad_records, p.records), (Some(13), Some(54)));
+        assert_eq!(p.ahead_records, Some(2));
         assert_eq!(p.state_rows, 41);
     }
 
@@ -197,6 +206,7 @@ mod tests {
                 batches: 2,
                 input_rows: 1200,
                 bad_records: 3,
+                ahead_records: 1,
                 dropped_late: 2
             }
         );

@@ -54,6 +54,9 @@ fn apply(df: DataFrame, step: &Step) -> DataFrame {
         Step::Filter(e) => df.filter(expr(e)),
         Step::Observe { name, exprs: v } => df.observe(name, exprs(v)),
         Step::Watermark { column, delay } => df.with_watermark(column, delay),
+        Step::Dedup(columns) => {
+            df.drop_duplicates_within_watermark(Some(columns.iter().map(String::as_str).collect()))
+        }
         Step::Aggregate { keys, aggs } => df
             .group_by(keys.iter().map(|k| expr(k)).collect::<Vec<_>>())
             .agg(exprs(aggs)),

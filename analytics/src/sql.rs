@@ -23,6 +23,12 @@ pub const INPUT_METRICS: &str = "input";
 pub const BAD_RECORDS: &str = "bad_records";
 /// Observed metric: all records read from Kafka.
 pub const RECORDS: &str = "records";
+/// Observed metric: valid trades kept out because their time is further ahead of the
+/// processing time than `source.max_ahead_s`.
+pub const AHEAD_RECORDS: &str = "ahead_records";
+
+/// The columns that make two rows the same trade: a repeat is dropped before the bars.
+pub const TRADE_KEY: [&str; 2] = ["symbol", "trade_id"];
 
 /// One transformation of the streaming DataFrame.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +41,9 @@ pub enum Step {
     Observe { name: String, exprs: Vec<String> },
     /// `withWatermark(column, delay)`.
     Watermark { column: String, delay: String },
+    /// `dropDuplicatesWithinWatermark(columns)`: the first row of each key within the
+    /// watermark delay (a plain `dropDuplicates` in a batch query).
+    Dedup(Vec<String>),
     /// `groupBy(keys).agg(aggregates)`.
     Aggregate {
         keys: Vec<String>,
@@ -71,21 +80,25 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
                 "t.qty AS qty".into(),
                 "t.ts AS ts".into(),
                 format!("coalesce({}, false) AS valid", valid_trade("t")),
+                format!("{} AS ahead", too_far_ahead("t.ts", s.source.max_ahead_s)),
             ]),
         ),
         d(
-            "count bad records per batch (progress.observedMetrics.input)",
+            "count bad records and trades too far ahead per batch \
+             (progress.observedMetrics.input)",
             Step::Observe {
                 name: INPUT_METRICS.into(),
                 exprs: vec![
                     format!("count_if(NOT valid) AS {BAD_RECORDS}"),
                     format!("count(1) AS {RECORDS}"),
+                    format!("count_if(valid AND ahead) AS {AHEAD_RECORDS}"),
                 ],
             },
         ),
         d(
-            "keep bad records out of the math",
-            Step::Filter("valid".into()),
+            "keep bad records out of the math, and trades stamped in the future out of the \
+             watermark",
+            Step::Filter("valid AND NOT ahead".into()),
         ),
         d(
             "event time = the trade's exchange time",
@@ -93,6 +106,10 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
                 column: "ts".into(),
                 delay: format!("{} seconds", s.bars.watermark_delay_s),
             },
+        ),
+        d(
+            "a trade sent twice (a re-sent snapshot) counts once",
+            Step::Dedup(TRADE_KEY.map(String::from).to_vec()),
         ),
         d(
             "OHLCV bars: tumbling event-time windows per symbol",
@@ -258,6 +275,16 @@ fn valid_trade(t: &str) -> String {
         pf = finite("price"),
         qf = finite("qty"),
     )
+}
+
+/// Whether event time `ts` is more than `max_ahead_s` ahead of the processing time (the
+/// micro-batch's time in a streaming query, the query's in a batch one, so a backtest over
+/// history keeps every trade); `false` when `max_ahead_s` is 0.
+fn too_far_ahead(ts: &str, max_ahead_s: u64) -> String {
+    if max_ahead_s == 0 {
+        return "false".into();
+    }
+    format!("coalesce({ts} > current_timestamp() + INTERVAL {max_ahead_s} SECONDS, false)")
 }
 
 /// A double literal Spark parses back to exactly `x`.
@@ -495,6 +522,9 @@ pub fn describe(steps: &[Described]) -> String {
                 format!("OBSERVE {name}: {}", exprs.join(", "))
             }
             Step::Watermark { column, delay } => format!("WATERMARK {column} DELAY {delay}"),
+            Step::Dedup(columns) => {
+                format!("DROP DUPLICATES WITHIN WATERMARK {}", columns.join(", "))
+            }
             Step::Aggregate { keys, aggs } => format!(
                 "GROUP BY {}\nAGGREGATE\n    {}",
                 keys.join(", "),
@@ -550,12 +580,16 @@ mod tests {
                 Step::Filter(_) => "filter",
                 Step::Observe { .. } => "observe",
                 Step::Watermark { .. } => "watermark",
+                Step::Dedup(_) => "dedup",
                 Step::Aggregate { .. } => "aggregate",
             })
             .collect();
         let order = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
-        assert!(order("observe") < order("watermark"));
-        assert!(order("watermark") < order("aggregate"));
+        assert!(order("observe") < order("filter"));
+        assert!(order("filter") < order("watermark"));
+        // The repeats go before the bars, and need the watermark to forget keys.
+        assert!(order("watermark") < order("dedup"));
+        assert!(order("dedup") < order("aggregate"));
         assert_eq!(kinds.iter().filter(|k| **k == "aggregate").count(), 2);
         let text = all_sql(&s);
         assert!(text.contains("window(ts, '60 seconds') AS bar"), "{text}");
@@ -572,6 +606,25 @@ mod tests {
         let mut every = s.clone();
         every.rules.every_bar = true;
         assert!(!all_sql(&every).contains("size(reasons) > 0"));
+    }
+
+    #[test]
+    fn trades_too_far_ahead_are_counted_and_kept_out_unless_off() {
+        let mut s = Strategy::default();
+        let text = all_sql(&s);
+        assert!(
+            text.contains(
+                "coalesce(t.ts > current_timestamp() + INTERVAL 300 SECONDS, false) AS ahead"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("count_if(valid AND ahead) AS ahead_records"));
+        assert!(text.contains("WHERE valid AND NOT ahead"));
+        assert!(text.contains("DROP DUPLICATES WITHIN WATERMARK symbol, trade_id"));
+        s.source.max_ahead_s = 0;
+        let text = all_sql(&s);
+        assert!(text.contains("false AS ahead"), "{text}");
+        assert!(!text.contains("current_timestamp()"));
     }
 
     #[test]
@@ -598,7 +651,7 @@ mod tests {
                 Step::Filter(e) => vec![e],
                 Step::Observe { exprs, .. } => exprs,
                 Step::Aggregate { keys, aggs } => keys.into_iter().chain(aggs).collect(),
-                Step::Watermark { .. } => vec![],
+                Step::Watermark { .. } | Step::Dedup(_) => vec![],
             };
             for e in exprs {
                 let mut depth = 0i32;

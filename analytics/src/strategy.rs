@@ -52,6 +52,12 @@ pub struct Source {
     pub starting_offsets: String,
     /// Upper bound of Kafka records read per micro-batch (0 = no bound).
     pub max_offsets_per_trigger: u64,
+    /// Trades stamped more than this many seconds ahead of the processing time (the
+    /// micro-batch's start) are kept out of the bars and counted (`ahead_records` in
+    /// `status`): one such trade would otherwise move the watermark, which every symbol
+    /// shares, and every real trade until then would be dropped as late. Old trades always
+    /// pass, so a query over history is unaffected. 0 = off.
+    pub max_ahead_s: u64,
     /// Fail the query when Kafka data it expected is gone (retention, topic recreated). On by
     /// default: trades lost silently make wrong bars and signals, so the query stops with
     /// Spark's error instead (`supervise` keeps retrying it and logs why) until a person
@@ -189,6 +195,7 @@ impl Default for Source {
             topic: "market.trades".into(),
             starting_offsets: "latest".into(),
             max_offsets_per_trigger: 200_000,
+            max_ahead_s: 300,
             fail_on_data_loss: true,
             options: BTreeMap::new(),
         }

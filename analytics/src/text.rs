@@ -38,7 +38,7 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// Header of the status table.
-pub const STATUS_HEADER: [&str; 12] = [
+pub const STATUS_HEADER: [&str; 13] = [
     "NAME",
     "ACTIVE",
     "STATUS",
@@ -50,10 +50,12 @@ pub const STATUS_HEADER: [&str; 12] = [
     "STATE ROWS",
     "LATE DROPPED",
     "BAD RECORDS",
+    "AHEAD",
     "LAST ERROR",
 ];
 
-/// One status row. Late and bad counts are "last batch / all retained batches".
+/// One status row. Late, bad and ahead (trades kept out as too far ahead of the processing
+/// time) counts are "last batch / all retained batches".
 pub fn status_row(r: &Report) -> Vec<String> {
     let last = r.last.as_ref();
     let num = |f: &dyn Fn(&crate::progress::BatchProgress) -> String| {
@@ -71,6 +73,13 @@ pub fn status_row(r: &Report) -> Vec<String> {
         num(&|b| b.state_rows.to_string()),
         num(&|b| format!("{}/{}", b.dropped_late, r.totals.dropped_late)),
         num(&|b| format!("{}/{}", b.bad_records.unwrap_or(0), r.totals.bad_records)),
+        num(&|b| {
+            format!(
+                "{}/{}",
+                b.ahead_records.unwrap_or(0),
+                r.totals.ahead_records
+            )
+        }),
         r.error
             .as_deref()
             .map(|e| e.lines().next().unwrap_or_default().to_string())
@@ -84,7 +93,8 @@ pub fn status(reports: &[Report], ui: &str) -> String {
     let mut out = render(&STATUS_HEADER, &rows);
     if let Some(n) = reports.first().map(|r| r.totals.batches) {
         out.push_str(&format!(
-            "(LATE DROPPED, BAD RECORDS: last batch / sum over the {n} batches Spark retains)\n"
+            "(LATE DROPPED, BAD RECORDS, AHEAD (trades too far ahead of the processing time): \
+             last batch / sum over the {n} batches Spark retains)\n"
         ));
     }
     for r in reports {
@@ -174,7 +184,7 @@ pub fn watching(q: &QueryInfo, ui: &str) -> String {
 pub fn watch_line(b: &BatchProgress) -> String {
     format!(
         "batch {} at {}: {} rows in ({:.1}/s), processed {:.1}/s, {} ms, watermark {}, \
-         {} state rows, {} late dropped, {} bad records\n",
+         {} state rows, {} late dropped, {} bad records, {} ahead\n",
         b.batch_id,
         b.timestamp,
         b.input_rows,
@@ -185,6 +195,7 @@ pub fn watch_line(b: &BatchProgress) -> String {
         b.state_rows,
         b.dropped_late,
         b.bad_records.unwrap_or(0),
+        b.ahead_records.unwrap_or(0),
     )
 }
 
@@ -302,12 +313,14 @@ mod tests {
                 batch_duration_ms: 420,
                 dropped_late: 1,
                 bad_records: Some(2),
+                ahead_records: Some(1),
                 ..BatchProgress::default()
             }),
             totals: Totals {
                 batches: 4,
                 input_rows: 10,
                 bad_records: 5,
+                ahead_records: 3,
                 dropped_late: 1,
             },
             error: None,
@@ -318,6 +331,7 @@ mod tests {
         assert_eq!(row[6], "420");
         assert_eq!(row[9], "1/1");
         assert_eq!(row[10], "2/5");
+        assert_eq!(row[11], "1/3");
         let text = status(&[r], "http://ui");
         assert!(text.contains("q: http://ui/StreamingQuery/statistics/?id=r"));
     }

@@ -8,7 +8,7 @@ use analytics::progress::{BatchProgress, Totals};
 use analytics::{control, reference};
 use chrono::{DateTime, Utc};
 
-use crate::support::{self, Running};
+use crate::support;
 
 #[test]
 fn bad_records_are_counted_and_the_query_keeps_running() {
@@ -77,12 +77,7 @@ fn bad_records_are_counted_and_the_query_keeps_running() {
     let flush = support::trade("ETH/USD", 1, t0 + chrono::Duration::days(1), 1.0, 1.0);
     support::produce_trades(&trades_topic, &[flush]);
 
-    let spark = support::spark();
-    control::submit(&spark, &strategy).expect("submit");
-    let running = Running {
-        spark,
-        name: strategy.query_name().to_string(),
-    };
+    let running = support::submit(&strategy);
     let got = support::await_signals(
         &running.spark,
         &running.name,

@@ -61,6 +61,16 @@ impl Drop for Running {
     }
 }
 
+/// Submits `strategy` in a session of this test run; the query stops when the guard drops.
+pub fn submit(strategy: &Strategy) -> Running {
+    let spark = spark();
+    control::submit(&spark, strategy).expect("submit");
+    Running {
+        spark,
+        name: strategy.query_name().to_string(),
+    }
+}
+
 /// A fresh trades topic (3 partitions) and signals topic (1 partition).
 pub fn topics(test: &str) -> (String, String) {
     let trades = testkit::rand_topic(&format!("{test}-trades"));
