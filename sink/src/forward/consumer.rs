@@ -1,9 +1,15 @@
 //! The Kafka side: a consumer-group member that never commits on its own, its statistics
 //! (for the lag gauge) and its rebalances (which commit what was delivered of the revoked
-//! partitions and invalidate the in-flight window).
+//! partitions and tell the forwarder which partitions' in-flight records to forget).
+//!
+//! Rebalances may be eager (every partition revoked, then the new set assigned) or incremental
+//! (`partition.assignment.strategy=cooperative-sticky`, or `group.protocol=consumer`: only the
+//! partitions that move are revoked or assigned; the others keep their fetch position). Either
+//! way the forwarder forgets the records of exactly the partitions it no longer owns, and of
+//! those assigned anew (they are fetched again from the committed offset), and keeps the rest:
+//! forgetting a kept partition's records would skip them, since its fetch position moves on.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::consumer::{
@@ -43,11 +49,34 @@ const TUNED_DEFAULTS: &[(&str, &str)] = &[
     ("fetch.queue.backoff.ms", "50"),
 ];
 
+/// What changed in the assignment since the forwarder last looked.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reassignment {
+    /// The partitions of the topic assigned now; `None` when librdkafka could not say (the
+    /// records of every partition not restarted are kept: finishing a record of a partition
+    /// that moved only sends a line twice, its commit is refused).
+    pub assigned: Option<BTreeSet<i32>>,
+    /// Partitions assigned anew since: they are fetched from their committed offsets again,
+    /// so records of them from an earlier ownership are stale.
+    pub restarted: BTreeSet<i32>,
+}
+
+impl Reassignment {
+    /// Whether records of `partition` in the window are still ours to finish.
+    pub fn keeps(&self, partition: i32) -> bool {
+        self.assigned
+            .as_ref()
+            .is_none_or(|a| a.contains(&partition))
+            && !self.restarted.contains(&partition)
+    }
+}
+
 /// What the forwarder loop and the rebalance callback share.
 #[derive(Debug, Default)]
 pub struct Shared {
-    /// Bumped on every assignment change; the forwarder clears its window when it moves.
-    pub generation: AtomicU64,
+    /// Set by every rebalance (restarted partitions accumulate), taken by the forwarder,
+    /// which then forgets the in-flight records that are no longer its own.
+    pub reassignment: Mutex<Option<Reassignment>>,
     /// Commit positions (partition -> next offset) of finished records, not committed yet.
     /// The loop adds to it every turn and commits it periodically; a revocation commits the
     /// revoked partitions' positions first, so the next owner does not send them again.
@@ -71,13 +100,22 @@ impl Shared {
         out.sort_unstable();
         out
     }
+
+    /// The assignment changes since the last call, if any.
+    pub fn take_reassignment(&self) -> Option<Reassignment> {
+        self.reassignment
+            .lock()
+            .expect("reassignment lock poisoned")
+            .take()
+    }
 }
 
-/// Callbacks from librdkafka: lag from statistics, commits and generations on rebalance.
+/// Callbacks from librdkafka: lag from statistics, commits and reassignments on rebalance.
 /// They run inside the forwarder's own `recv` (the consumer queue serves them).
 pub struct Context {
     topic: String,
     lag: Gauge,
+    partitions: Gauge,
     shared: Arc<Shared>,
 }
 
@@ -100,11 +138,7 @@ impl ConsumerContext for Context {
         let Rebalance::Revoke(revoked) = rebalance else {
             return;
         };
-        let partitions: Vec<i32> = revoked
-            .elements_for_topic(&self.topic)
-            .iter()
-            .map(|e| e.partition())
-            .collect();
+        let partitions = self.partitions_of(revoked);
         let mut tpl = TopicPartitionList::new();
         for (partition, offset) in self.shared.take_finished(Some(&partitions)) {
             let _ = tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset));
@@ -116,17 +150,51 @@ impl ConsumerContext for Context {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let restarted: Vec<i32> = match rebalance {
             Rebalance::Assign(tpl) => {
-                tracing::info!(partitions = tpl.count(), "partitions assigned")
+                tracing::info!(partitions = tpl.count(), "partitions assigned");
+                self.partitions_of(tpl)
             }
             Rebalance::Revoke(tpl) => {
-                tracing::info!(partitions = tpl.count(), "partitions revoked")
+                tracing::info!(partitions = tpl.count(), "partitions revoked");
+                Vec::new()
             }
-            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
-        }
-        self.shared.generation.fetch_add(1, Ordering::SeqCst);
+            Rebalance::Error(e) => {
+                tracing::warn!(error = %e, "rebalance error");
+                Vec::new()
+            }
+        };
+        // Positions from an earlier ownership must not be committed over the new one's.
+        self.shared.take_finished(Some(&restarted));
+        let assigned = match consumer.assignment() {
+            Ok(tpl) => {
+                let assigned: BTreeSet<i32> = self.partitions_of(&tpl).into_iter().collect();
+                self.partitions.set(assigned.len() as i64);
+                Some(assigned)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the assignment after a rebalance");
+                None
+            }
+        };
+        let mut pending = self
+            .shared
+            .reassignment
+            .lock()
+            .expect("reassignment lock poisoned");
+        let change = pending.get_or_insert_with(Reassignment::default);
+        change.assigned = assigned;
+        change.restarted.extend(restarted);
+    }
+}
+
+impl Context {
+    fn partitions_of(&self, tpl: &TopicPartitionList) -> Vec<i32> {
+        tpl.elements_for_topic(&self.topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect()
     }
 }
 
@@ -146,6 +214,7 @@ pub fn create(
     topic: &str,
     start_from: StartFrom,
     lag: Gauge,
+    partitions: Gauge,
 ) -> Result<(StreamConsumer<Context>, Arc<Shared>), ConsumerError> {
     let mut config = kafka.client_config("sink", OWNED_KEYS)?;
     config
@@ -163,6 +232,7 @@ pub fn create(
     let context = Context {
         topic: topic.to_string(),
         lag,
+        partitions,
         shared: shared.clone(),
     };
     Ok((config.create_with_context(context)?, shared))

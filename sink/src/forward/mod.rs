@@ -125,12 +125,17 @@ impl Forwarder {
             "lag",
             "Records in the topic after the group's committed offsets (from librdkafka statistics).",
         );
+        let partitions = registry.gauge(
+            "partitions",
+            "Partitions of the topic assigned to this forwarder.",
+        );
         let (consumer, shared) = consumer::create(
             &settings.kafka,
             &settings.group_id,
             &settings.topic,
             settings.start_from,
             lag,
+            partitions,
         )?;
         let host = settings.endpoint_host().expect("validated").to_string();
         let tls = match &settings.tls_ca {

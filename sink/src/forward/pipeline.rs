@@ -4,7 +4,6 @@
 //! Everything mutable lives in [`Pipeline`]; the consumer stays outside it because the loop
 //! holds its `recv` future while the other branches of the `select!` need the pipeline.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -94,7 +93,6 @@ pub(super) struct Pipeline {
     backoff: Backoff,
     endpoint: Endpoint,
     shared: Arc<Shared>,
-    seen_generation: u64,
     last_commit: Instant,
     m: Metrics,
     skipped: Skipped,
@@ -123,7 +121,6 @@ impl Pipeline {
             link: None,
             ever_connected: false,
             backoff: Backoff::new(settings.backoff_initial, settings.backoff_max),
-            seen_generation: 0,
             last_commit: Instant::now(),
             m: Metrics::new(registry),
             skipped: line::skipped(
@@ -192,6 +189,7 @@ impl Pipeline {
             {
                 p.drop_link(&LinkError::AckTimeout(ack_timeout));
             }
+            p.apply_reassignment();
             p.m.in_flight.set(p.window.len() as i64);
             p.publish_finished();
             if p.last_commit.elapsed() >= commit_every {
@@ -298,7 +296,7 @@ impl Pipeline {
                 return;
             }
         };
-        self.check_generation();
+        self.apply_reassignment();
         self.m.consumed.inc();
         let (partition, offset) = (message.partition(), message.offset());
         match line::decode(message.payload()) {
@@ -337,19 +335,21 @@ impl Pipeline {
         }
     }
 
-    /// After a rebalance, in-flight records may belong to partitions that are no longer ours;
-    /// forget them all: the committed offsets say where consumption resumes.
-    fn check_generation(&mut self) {
-        let now = self.shared.generation.load(Ordering::SeqCst);
-        if now != self.seen_generation {
-            self.seen_generation = now;
-            if !self.window.is_empty() {
-                tracing::info!(
-                    in_flight = self.window.len(),
-                    "rebalance: forgetting in-flight records; they are consumed again from the committed offsets"
-                );
-                self.window.clear();
-            }
+    /// After a rebalance, forgets the in-flight records of partitions no longer ours (their
+    /// next owner resumes from the committed offsets) and of partitions assigned anew (fetched
+    /// again from there); the records of partitions kept stay, since their fetch position
+    /// moves on. Runs before each consumed record and after every turn.
+    fn apply_reassignment(&mut self) {
+        let Some(change) = self.shared.take_reassignment() else {
+            return;
+        };
+        let forgotten = self.window.forget(|p| change.keeps(p));
+        if forgotten > 0 {
+            tracing::info!(
+                forgotten,
+                in_flight = self.window.len(),
+                "rebalance: forgetting the in-flight records of partitions that moved; their owner consumes them again from the committed offsets"
+            );
         }
     }
 

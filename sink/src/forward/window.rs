@@ -28,6 +28,9 @@ enum State {
     /// Waiting for something other than the endpoint (a dead-letter delivery).
     Waiting,
     Pending(Line),
+    /// Of a partition no longer ours (or fetched again from its committed offset): it neither
+    /// finishes nor moves a commit position, and leaves the window as soon as it is in front.
+    Forgotten,
 }
 
 #[derive(Debug)]
@@ -125,11 +128,14 @@ impl Window {
         }
     }
 
-    /// Finishes `seq` (line written without ack mode, or dead-letter stored). Idempotent.
+    /// Finishes `seq` (line written without ack mode, or dead-letter stored). Idempotent; a
+    /// forgotten record stays forgotten.
     pub fn finish(&mut self, seq: Seq) {
         if let Some(state) = self.state_mut(seq) {
-            if let State::Pending(line) = std::mem::replace(state, State::Finished) {
-                self.bytes -= line.bytes.len();
+            match std::mem::replace(state, State::Finished) {
+                State::Pending(line) => self.bytes -= line.bytes.len(),
+                State::Waiting => {}
+                unchanged @ (State::Finished | State::Forgotten) => *state = unchanged,
             }
             self.advance();
         }
@@ -188,16 +194,35 @@ impl Window {
         commits
     }
 
-    /// Forgets every record (after a rebalance: the group's committed offsets are the truth
-    /// again, and records of partitions still ours will be consumed again from there).
-    pub fn clear(&mut self) {
-        self.first += self.slots.len() as Seq;
-        self.slots.clear();
-        self.bytes = 0;
-        if let Some(by_id) = &mut self.by_id {
-            by_id.clear();
+    /// Forgets the records of every partition `keeps` rejects (after a rebalance: partitions
+    /// no longer ours, or fetched again from their committed offsets); the others stay, in
+    /// order, and so do their commit positions. Returns how many were forgotten.
+    pub fn forget(&mut self, keeps: impl Fn(i32) -> bool) -> usize {
+        let mut forgotten = 0;
+        for slot in &mut self.slots {
+            if keeps(slot.partition) || matches!(slot.state, State::Forgotten) {
+                continue;
+            }
+            if let State::Pending(line) = std::mem::replace(&mut slot.state, State::Forgotten) {
+                self.bytes -= line.bytes.len();
+            }
+            forgotten += 1;
         }
-        self.commits.clear();
+        if let Some(by_id) = &mut self.by_id {
+            let (slots, first) = (&self.slots, self.first);
+            by_id.retain(|_, seqs| {
+                seqs.retain(|seq| {
+                    usize::try_from(seq - first)
+                        .ok()
+                        .and_then(|i| slots.get(i))
+                        .is_some_and(|slot| matches!(slot.state, State::Pending(_)))
+                });
+                !seqs.is_empty()
+            });
+        }
+        self.commits.retain(|partition, _| keeps(*partition));
+        self.advance();
+        forgotten
     }
 
     fn state_mut(&mut self, seq: Seq) -> Option<&mut State> {
@@ -205,13 +230,17 @@ impl Window {
         self.slots.get_mut(index).map(|slot| &mut slot.state)
     }
 
-    /// Drops finished records from the front, moving their partitions' commit positions.
+    /// Drops finished (and forgotten) records from the front, moving their partitions' commit
+    /// positions.
     fn advance(&mut self) {
         while let Some(slot) = self.slots.front() {
-            if !matches!(slot.state, State::Finished) {
-                break;
+            match slot.state {
+                State::Finished => {
+                    self.commits.insert(slot.partition, slot.offset + 1);
+                }
+                State::Forgotten => {}
+                State::Waiting | State::Pending(_) => break,
             }
-            self.commits.insert(slot.partition, slot.offset + 1);
             self.slots.pop_front();
             self.first += 1;
         }
@@ -281,8 +310,35 @@ mod tests {
         assert!(!w.has_waiting());
         assert_eq!(w.take_commits(), [(0, 2)]);
         assert!(!w.has_room(), "bytes still over the limit");
-        w.clear();
+        assert_eq!(w.forget(|_| false), 1);
         assert!(w.has_room() && w.is_empty());
         assert_eq!(w.push_waiting(0, 3), 2, "seqs are never reused");
+    }
+
+    #[test]
+    fn forgetting_a_partition_keeps_the_others_records_and_positions() {
+        let mut w = Window::new(10, 1000, true);
+        let t = Instant::now();
+        let a = w.push_line(0, 1, "a", line("a"));
+        let b = w.push_line(1, 7, "b", line("b"));
+        let c = w.push_line(0, 2, "c", line("c"));
+        let d = w.push_line(1, 8, "d", line("d"));
+        for seq in [a, b, c, d] {
+            w.sent(seq, t);
+        }
+        assert!(w.ack("b"));
+        assert_eq!(w.forget(|p| p != 1), 2, "b (finished, not committed) and d");
+        assert!(!w.ack("d"), "a forgotten line cannot be acknowledged");
+        w.finish(d); // nor finished
+        let pending: Vec<_> = w.pending_lines().map(|(seq, _)| seq).collect();
+        assert_eq!(pending, [a, c], "partition 0 is kept, in order");
+        assert!(w.ack("a") && w.ack("c"));
+        assert_eq!(
+            w.take_commits(),
+            [(0, 3)],
+            "partition 1's position never moves"
+        );
+        assert!(w.is_empty());
+        assert_eq!(w.bytes, 0);
     }
 }
