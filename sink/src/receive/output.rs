@@ -37,7 +37,13 @@ impl Outputs {
                     path: path.to_path_buf(),
                     source,
                 };
-                if let Ok(existing) = File::open(path).await {
+                // Only a regular file is read back: a device or a pipe (`/dev/stdout`, a FIFO)
+                // is only written to, and reading `/dev/full` would never end.
+                let existing = match tokio::fs::metadata(path).await {
+                    Ok(m) if m.is_file() => File::open(path).await.ok(),
+                    _ => None,
+                };
+                if let Some(existing) = existing {
                     let mut lines = BufReader::new(existing).lines();
                     while let Some(line) = lines.next_line().await.map_err(err)? {
                         if let Ok(IdOnly { id }) = serde_json::from_str(&line) {
