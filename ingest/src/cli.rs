@@ -141,6 +141,27 @@ struct KrakenArgs {
           default_value_t = millis(KrakenSettings::default().backoff_max))]
     backoff_max_ms: u64,
 
+    /// A connection must stay subscribed this long (seconds) before its loss starts the
+    /// backoff over; a server that accepts and drops sooner keeps the delays growing.
+    #[arg(long, env = "INGEST_HEALTHY_AFTER_S",
+          default_value_t = KrakenSettings::default().healthy_after.as_secs_f64())]
+    healthy_after_s: f64,
+
+    /// Kraken's public REST API, which fills the gap when more trades were missed during a
+    /// disconnection than the snapshot holds.
+    #[arg(long, env = "KRAKEN_REST_URL", default_value_t = KrakenSettings::default().rest_url)]
+    rest_url: String,
+
+    /// Least time between two REST requests (milliseconds).
+    #[arg(long, env = "INGEST_REST_INTERVAL_MS",
+          default_value_t = millis(KrakenSettings::default().rest_interval))]
+    rest_interval_ms: u64,
+
+    /// Give up on a REST request after this long (seconds).
+    #[arg(long, env = "INGEST_REST_TIMEOUT_S",
+          default_value_t = KrakenSettings::default().rest_timeout.as_secs_f64())]
+    rest_timeout_s: f64,
+
     /// Append every received frame to this JSON-lines file (replayable with `ingest replay`).
     #[arg(long, env = "INGEST_RECORD")]
     record: Option<PathBuf>,
@@ -327,6 +348,12 @@ impl KrakenArgs {
                 self.url
             ));
         }
+        if !(self.rest_url.starts_with("http://") || self.rest_url.starts_with("https://")) {
+            problems.push(format!(
+                "--rest-url must start with http:// or https://, got `{}`",
+                self.rest_url
+            ));
+        }
         if self.resume_lookback < 0 {
             problems.push("--resume-lookback must not be negative".into());
         }
@@ -342,6 +369,10 @@ impl KrakenArgs {
             connect_timeout: secs("connect-timeout-s", self.connect_timeout_s, problems),
             backoff_initial: Duration::from_millis(self.backoff_initial_ms),
             backoff_max: Duration::from_millis(self.backoff_max_ms),
+            healthy_after: secs("healthy-after-s", self.healthy_after_s, problems),
+            rest_url: self.rest_url.clone(),
+            rest_interval: Duration::from_millis(self.rest_interval_ms),
+            rest_timeout: secs("rest-timeout-s", self.rest_timeout_s, problems),
             record: self.record.clone(),
             resume_lookback: self.resume_lookback,
         })
@@ -467,6 +498,7 @@ mod tests {
         };
         assert_eq!(k.symbols, ["BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD"]);
         assert_eq!(k.url, "wss://ws.kraken.com/v2");
+        assert_eq!(k.rest_url, "https://api.kraken.com");
         assert_eq!(settings.output.topics.trades, "market.trades");
         assert!(!check);
     }
@@ -510,6 +542,10 @@ mod tests {
             "BTCUSD",
             "--url",
             "http://x",
+            "--rest-url",
+            "ws://x",
+            "--healthy-after-s",
+            "0",
             "--idle-timeout-s",
             "0",
             "--compression",
@@ -525,6 +561,8 @@ mod tests {
         for flag in [
             "--symbols",
             "--url",
+            "--rest-url",
+            "--healthy-after-s",
             "--idle-timeout-s",
             "--compression",
             "acks",
@@ -532,7 +570,7 @@ mod tests {
         ] {
             assert!(all.contains(flag), "{flag} missing in:\n{all}");
         }
-        assert_eq!(problems.len(), 6, "{all}");
+        assert_eq!(problems.len(), 8, "{all}");
     }
 
     #[test]

@@ -29,6 +29,15 @@ pub struct Metrics {
     pub reconnects: Counter,
     /// Subscription requests the exchange refused.
     pub subscribe_errors: Counter,
+    /// Gaps found after a reconnect: a symbol's first trade id more than one above the last
+    /// one seen (trades beyond the snapshot were missed).
+    pub gaps: Counter,
+    /// Missed trades recovered from the REST API and sent.
+    pub backfilled_trades: Counter,
+    /// Gaps not (fully) filled: REST failed or did not have every missing trade.
+    pub backfill_failures: Counter,
+    /// Trades known missed and not recovered (the ids of the gaps that were not filled).
+    pub unrecovered_trades: Counter,
     /// Records Kafka failed to deliver (each is retried).
     pub delivery_errors: Counter,
     /// Records Kafka refused for good (bad timestamp, too large): dead-lettered, not retried.
@@ -78,6 +87,22 @@ impl Metrics {
             subscribe_errors: c(
                 "subscribe_errors_total",
                 "Subscriptions refused by the exchange.",
+            ),
+            gaps: c(
+                "gaps_total",
+                "Gaps in a symbol's trade ids after a reconnect (more missed than the snapshot held).",
+            ),
+            backfilled_trades: c(
+                "backfilled_trades_total",
+                "Missed trades recovered from the REST API.",
+            ),
+            backfill_failures: c(
+                "backfill_failures_total",
+                "Gaps not fully filled (REST failed or lacked trades): trades lost.",
+            ),
+            unrecovered_trades: c(
+                "unrecovered_trades_total",
+                "Trades known missed and not recovered.",
             ),
             delivery_errors: c(
                 "delivery_errors_total",

@@ -5,14 +5,18 @@
 //! It acknowledges `trade` and `ticker` subscriptions (refusing unknown symbols as Kraken
 //! does), sends a snapshot of the last trades and then every new trade of its simulated market
 //! (`tape`), heartbeats every second, answers pings, and on command drops every connection,
-//! stalls (goes silent without closing), or sends any raw frame, bad ones included.
+//! keeps clients out for a while (the market trading on), stalls (goes silent without
+//! closing), or sends any raw frame, bad ones included. Beside the WebSocket it serves
+//! Kraken's public REST `AssetPairs` and `Trades` (`rest`, from the tape's bounded history),
+//! which a client uses to fill the gap a long disconnection leaves; on command REST fails.
 
+mod rest;
 mod tape;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -38,6 +42,8 @@ pub struct FakeExchangeSettings {
     pub market: SimulateSettings,
     /// Trades per symbol in a subscription snapshot (Kraken sends 50).
     pub snapshot_depth: usize,
+    /// Trades per symbol kept for the REST `Trades` endpoint (older ones are forgotten).
+    pub history_depth: usize,
     /// Most trades per update frame.
     pub max_frame_trades: usize,
     /// Trades the market may run ahead of its slowest reader.
@@ -59,12 +65,20 @@ impl Default for FakeExchangeSettings {
         Self {
             market: SimulateSettings::default(),
             snapshot_depth: 50,
+            history_depth: 10_000,
             max_frame_trades: 100,
             tape_capacity: 100_000,
             heartbeat: Duration::from_secs(1),
             script: None,
             prepare: false,
         }
+    }
+}
+
+impl FakeExchangeSettings {
+    /// Trades per symbol the tape keeps: enough for snapshots and for REST.
+    fn kept(&self) -> usize {
+        self.snapshot_depth.max(self.history_depth)
     }
 }
 
@@ -83,6 +97,7 @@ enum Command {
 #[derive(Debug)]
 pub struct FakeExchange {
     addr: SocketAddr,
+    rest_addr: SocketAddr,
     tape: Arc<Tape>,
     commands: broadcast::Sender<Command>,
     stats: Arc<Stats>,
@@ -93,16 +108,31 @@ pub struct FakeExchange {
 struct Stats {
     connections: AtomicU64,
     subscriptions: AtomicU64,
+    rest_requests: AtomicU64,
+    /// New connections are closed at once until then.
+    refuse_until: Mutex<Option<Instant>>,
+    /// REST answers 503 while set.
+    rest_down: AtomicBool,
+}
+
+impl Stats {
+    fn refusing(&self) -> bool {
+        let until = *self.refuse_until.lock().unwrap_or_else(|p| p.into_inner());
+        until.is_some_and(|t| Instant::now() < t)
+    }
 }
 
 impl FakeExchange {
-    /// Binds `listen` (use port 0 for any free port) and starts serving.
+    /// Binds `listen` (use port 0 for any free port) for the WebSocket, and any free port of
+    /// the same address for REST, and starts serving.
     pub async fn start(
         listen: SocketAddr,
         settings: FakeExchangeSettings,
     ) -> std::io::Result<FakeExchange> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
+        let rest_listener = TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await?;
+        let rest_addr = rest_listener.local_addr()?;
         let (stop, shutdown) = shutdown::channel();
         let tape = Arc::new(Tape::new());
         let (commands, _) = broadcast::channel(1024);
@@ -128,10 +158,12 @@ impl FakeExchange {
             commands: commands.clone(),
             stats: stats.clone(),
         };
+        tokio::spawn(rest::serve(server.clone(), rest_listener, shutdown.clone()));
         tokio::spawn(server.accept_loop(listener, shutdown));
-        tracing::info!(%addr, "fake exchange listening");
+        tracing::info!(%addr, %rest_addr, "fake exchange listening");
         Ok(FakeExchange {
             addr,
+            rest_addr,
             tape,
             commands,
             stats,
@@ -146,6 +178,11 @@ impl FakeExchange {
     /// The URL clients connect to.
     pub fn url(&self) -> String {
         format!("ws://{}", self.addr)
+    }
+
+    /// The base URL of its REST API (`http://...`, in place of `https://api.kraken.com`).
+    pub fn rest_url(&self) -> String {
+        format!("http://{}", self.rest_addr)
     }
 
     /// Trades the market published so far, per symbol; their ids are `1..=count`.
@@ -171,6 +208,27 @@ impl FakeExchange {
     /// Drops every open connection abruptly.
     pub fn drop_connections(&self) {
         let _ = self.commands.send(Command::Drop);
+    }
+
+    /// Drops every open connection and, for `duration`, closes new ones as soon as they are
+    /// accepted, while the market keeps trading: a disconnection as long as a test needs.
+    pub fn disconnect_for(&self, duration: Duration) {
+        *self
+            .stats
+            .refuse_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + duration);
+        self.drop_connections();
+    }
+
+    /// Makes the REST API answer every request with HTTP 503 (`true`) or serve again.
+    pub fn set_rest_down(&self, down: bool) {
+        self.stats.rest_down.store(down, Ordering::Relaxed);
+    }
+
+    /// REST requests received so far.
+    pub fn rest_requests(&self) -> u64 {
+        self.stats.rest_requests.load(Ordering::Relaxed)
     }
 
     /// Makes every open connection go silent for `duration`.
@@ -219,6 +277,10 @@ impl Server {
                 },
             };
             self.stats.connections.fetch_add(1, Ordering::Relaxed);
+            if self.stats.refusing() {
+                drop(stream);
+                continue;
+            }
             let id = ids.fetch_add(1, Ordering::Relaxed);
             let server = self.clone();
             let commands = self.commands.subscribe();
@@ -365,7 +427,7 @@ impl Server {
                     if snapshot {
                         let own = recent
                             .iter()
-                            .filter(|t| t.symbol == symbol)
+                            .filter(|t| t.trade.symbol == symbol)
                             .map(|t| &*t.wire);
                         out.push(protocol::trade_frame(true, own));
                     }
@@ -413,7 +475,7 @@ impl Server {
         for symbol in subscribed {
             let own: Vec<&str> = batch
                 .iter()
-                .filter(|t| t.symbol == *symbol)
+                .filter(|t| t.trade.symbol == *symbol)
                 .map(|t| &*t.wire)
                 .collect();
             for chunk in own.chunks(self.settings.max_frame_trades.max(1)) {

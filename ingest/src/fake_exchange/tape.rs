@@ -7,7 +7,9 @@
 //! exchange the market waits for the slowest connected reader instead of cutting it off, so
 //! benchmarks measure the client, not the exchange's patience. Each trade is rendered to its
 //! wire JSON once, when it enters the tape; with `prepare`, the whole market is generated and
-//! rendered before the first subscription, so that serving costs only the socket writes.
+//! rendered before the first subscription, so that serving costs only the socket writes. The
+//! last `history_depth` trades of each symbol stay for the REST `Trades` endpoint (the last
+//! `snapshot_depth` of them make a subscription's snapshot).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,20 +27,16 @@ use crate::source::Pacer;
 /// A trade on the tape, rendered for the wire.
 #[derive(Debug)]
 pub struct TapeTrade {
-    pub symbol: String,
-    pub price: f64,
-    pub ts: DateTime<Utc>,
+    pub trade: Trade,
     /// The trade as an element of a `trade` frame.
     pub wire: Box<str>,
 }
 
 impl TapeTrade {
-    pub fn new(t: Trade) -> Self {
+    pub fn new(trade: Trade) -> Self {
         Self {
-            wire: protocol::wire_trade(&t).into_boxed_str(),
-            price: t.price,
-            ts: t.ts,
-            symbol: t.symbol,
+            wire: protocol::wire_trade(&trade).into_boxed_str(),
+            trade,
         }
     }
 }
@@ -71,7 +69,8 @@ struct State {
     /// Trades `base .. base + entries.len()` of the whole run.
     entries: VecDeque<Arc<TapeTrade>>,
     base: u64,
-    /// The last `snapshot_depth` trades of each symbol, for snapshots.
+    /// The last trades of each symbol (as many as the larger of the snapshot and history
+    /// depths), for snapshots and the REST `Trades` endpoint.
     recent: HashMap<String, VecDeque<Arc<TapeTrade>>>,
     /// Trades published per symbol.
     counts: BTreeMap<String, u64>,
@@ -105,7 +104,11 @@ impl Tape {
 
     /// The last traded price of `symbol`.
     pub fn last_price(&self, symbol: &str) -> Option<f64> {
-        self.lock().recent.get(symbol)?.back().map(|t| t.price)
+        self.lock()
+            .recent
+            .get(symbol)?
+            .back()
+            .map(|t| t.trade.price)
     }
 
     /// True once a finite market published its last trade.
@@ -131,6 +134,35 @@ impl Tape {
         snapshot
     }
 
+    /// Up to `count` trades of `symbol` still in its history, oldest first: those after
+    /// `since` (and past the page's end those that share its last trade's time, so that a
+    /// time cursor skips none), or without `since` the last `count`.
+    pub fn history(
+        &self,
+        symbol: &str,
+        since: Option<DateTime<Utc>>,
+        count: usize,
+    ) -> Vec<Arc<TapeTrade>> {
+        let s = self.lock();
+        let Some(recent) = s.recent.get(symbol) else {
+            return Vec::new();
+        };
+        let Some(since) = since else {
+            let skip = recent.len().saturating_sub(count);
+            return recent.iter().skip(skip).cloned().collect();
+        };
+        let from = recent.partition_point(|t| t.trade.ts <= since);
+        let mut page: Vec<Arc<TapeTrade>> = recent.iter().skip(from).take(count).cloned().collect();
+        if let Some(end) = page.last().map(|t| t.trade.ts) {
+            let more = recent
+                .iter()
+                .skip(from + page.len())
+                .take_while(|t| t.trade.ts == end);
+            page.extend(more.cloned());
+        }
+        page
+    }
+
     pub fn unsubscribe(&self, conn: u64) {
         self.lock().cursors.remove(&conn);
         self.room.notify_one();
@@ -153,7 +185,8 @@ impl Tape {
         out
     }
 
-    /// Appends trades, first waiting until the slowest reader left room for them.
+    /// Appends trades, first waiting until the slowest reader left room for them; keeps the
+    /// last `depth` of each symbol.
     async fn publish(&self, trades: Vec<TapeTrade>, capacity: usize, depth: usize) {
         loop {
             {
@@ -171,8 +204,8 @@ impl Tape {
                 if s.entries.len() + trades.len() <= capacity.max(trades.len()) {
                     for t in trades {
                         let t = Arc::new(t);
-                        *s.counts.entry(t.symbol.clone()).or_default() += 1;
-                        let recent = s.recent.entry(t.symbol.clone()).or_default();
+                        *s.counts.entry(t.trade.symbol.clone()).or_default() += 1;
+                        let recent = s.recent.entry(t.trade.symbol.clone()).or_default();
                         recent.push_back(t.clone());
                         if recent.len() > depth {
                             recent.pop_front();
@@ -219,11 +252,11 @@ impl Tape {
             let Some(trade) = next() else {
                 break;
             };
-            if let Some(at) = pacer.due(trade.ts) {
+            if let Some(at) = pacer.due(trade.trade.ts) {
                 if at > tokio::time::Instant::now() {
                     if !pending.is_empty() {
                         let batch = std::mem::take(&mut pending);
-                        self.publish(batch, settings.tape_capacity, settings.snapshot_depth)
+                        self.publish(batch, settings.tape_capacity, settings.kept())
                             .await;
                     }
                     tokio::select! {
@@ -236,12 +269,12 @@ impl Tape {
             made += 1;
             if pending.len() >= CHUNK {
                 let batch = std::mem::take(&mut pending);
-                self.publish(batch, settings.tape_capacity, settings.snapshot_depth)
+                self.publish(batch, settings.tape_capacity, settings.kept())
                     .await;
             }
         }
         if !pending.is_empty() {
-            self.publish(pending, settings.tape_capacity, settings.snapshot_depth)
+            self.publish(pending, settings.tape_capacity, settings.kept())
                 .await;
         }
         self.lock().done = true;

@@ -37,7 +37,7 @@ async fn each_kind_is_counted_and_the_valid_trades_arrive() {
     let mut settings = support::settings(
         // The exchange refuses the second symbol: counted, and the first still works.
         Source::Kraken(support::kraken(
-            exchange.url(),
+            &exchange,
             &["BTC/USD".into(), "NOPE/USD".into()],
         )),
         &brokers(),

@@ -12,11 +12,11 @@ use testkit::{brokers, consume_until, create_topic, rand_topic, wait_for};
 use crate::support::{self, assert_exactly_once, topic_size};
 
 /// The `kraken` source with the read-back of the topic on, as in production.
-fn kraken(url: String, symbols: &[String], idle_timeout: Duration) -> Source {
+fn kraken(exchange: &FakeExchange, symbols: &[String], idle_timeout: Duration) -> Source {
     Source::Kraken(KrakenSettings {
         idle_timeout,
         resume_lookback: KrakenSettings::default().resume_lookback,
-        ..support::kraken(url, symbols)
+        ..support::kraken(exchange, symbols)
     })
 }
 
@@ -35,7 +35,7 @@ async fn run_and_check(
     let topic = rand_topic(test);
     create_topic(&topic, 4).await;
     let running = support::start(support::settings(
-        kraken(exchange.url(), &symbols(), idle_timeout),
+        kraken(&exchange, &symbols(), idle_timeout),
         &brokers(),
         &topic,
     ));
@@ -149,7 +149,7 @@ async fn a_restarted_ingest_does_not_repeat_what_the_last_run_sent() {
     create_topic(&topic, 4).await;
     let config = || {
         support::settings(
-            kraken(exchange.url(), &symbols(), Duration::from_secs(5)),
+            kraken(&exchange, &symbols(), Duration::from_secs(5)),
             &brokers(),
             &topic,
         )

@@ -115,7 +115,7 @@ async fn kafka_stopped_for_20_s_loses_and_repeats_nothing() {
     })
     .await;
     let mut settings = support::settings(
-        Source::Kraken(support::kraken(exchange.url(), &symbols)),
+        Source::Kraken(support::kraken(&exchange, &symbols)),
         &brokers,
         &topic,
     );

@@ -70,7 +70,7 @@ async fn a_recording_replays_to_the_same_trades() {
     let running = support::start(support::settings(
         Source::Kraken(KrakenSettings {
             record: Some(file.clone()),
-            ..support::kraken(exchange.url(), &["ETH/USD".into()])
+            ..support::kraken(&exchange, &["ETH/USD".into()])
         }),
         &brokers(),
         &live,
@@ -187,7 +187,7 @@ async fn ticker_updates_go_to_their_own_topic() {
     create_topic(&tickers, 2).await;
     let mut settings = support::settings(
         Source::Kraken(support::kraken(
-            exchange.url(),
+            &exchange,
             &["BTC/USD".into(), "ETH/USD".into()],
         )),
         &brokers(),

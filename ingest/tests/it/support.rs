@@ -41,11 +41,23 @@ pub fn settings(source: Source, brokers: &str, topic: &str) -> IngestSettings {
     }
 }
 
-/// The `kraken` source against the fake exchange at `url`, for `symbols`, with the short
-/// timeouts and quick reconnects the tests want and no read-back of the topic.
-pub fn kraken(url: String, symbols: &[String]) -> KrakenSettings {
+/// The `kraken` source against the fake `exchange` (its WebSocket and its REST API), for
+/// `symbols`, with the short timeouts and quick reconnects the tests want and no read-back of
+/// the topic.
+pub fn kraken(exchange: &FakeExchange, symbols: &[String]) -> KrakenSettings {
+    KrakenSettings {
+        rest_url: exchange.rest_url(),
+        ..kraken_at(exchange.url(), symbols)
+    }
+}
+
+/// [`kraken`] against the WebSocket server at `url`, with a REST address on this machine that
+/// nothing listens on (a test never reaches the real exchange).
+pub fn kraken_at(url: String, symbols: &[String]) -> KrakenSettings {
     KrakenSettings {
         url,
+        rest_url: "http://127.0.0.1:9".into(),
+        rest_interval: Duration::from_millis(20),
         symbols: symbols.to_vec(),
         idle_timeout: Duration::from_secs(5),
         ping_interval: Duration::from_secs(5),

@@ -3,8 +3,12 @@
 //! Each connection subscribes to `trade` (and `ticker` when a ticker topic is set) for every
 //! symbol, always asking for the snapshot, so trades that happened while we were away are
 //! recovered; the [`Emitter`]'s de-duplication drops the part of the snapshot already sent.
+//! When more trades were missed than the snapshot holds, `backfill` fetches the rest from the
+//! REST API before the live trades go on.
 //! A connection that errors, closes, or says nothing for `idle_timeout` (Kraken sends a
-//! heartbeat every second) is dropped and replaced after an exponential backoff with jitter.
+//! heartbeat every second) is dropped and replaced after an exponential backoff with jitter,
+//! which starts over only after a connection stayed subscribed for `healthy_after` (a server
+//! that accepts and drops at once must not get a tight loop).
 //! Optionally every received frame is appended to a file that `ingest replay` can play back.
 
 use std::path::PathBuf;
@@ -20,7 +24,9 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::pipeline::emit::Emitter;
 use crate::pipeline::Closed;
+use crate::source::kraken::backfill::Backfill;
 use crate::source::kraken::protocol::{self, Bad, BadKind, Message, Request};
+use crate::source::kraken::rest::RestClient;
 
 /// Settings of the `kraken` source.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,11 +45,26 @@ pub struct KrakenSettings {
     pub backoff_initial: Duration,
     /// Longest reconnect delay.
     pub backoff_max: Duration,
+    /// How long a connection must stay subscribed before its loss starts the backoff over; a
+    /// server that accepts and drops sooner keeps the delays growing.
+    pub healthy_after: Duration,
+    /// Base URL of Kraken's public REST API, which fills gaps a long disconnection leaves.
+    pub rest_url: String,
+    /// Least time between two REST requests (Kraken allows a public caller about one a second).
+    pub rest_interval: Duration,
+    /// How long one REST request may take.
+    pub rest_timeout: Duration,
     /// Append every received text frame to this JSON-lines file (`None`: no recording).
     pub record: Option<PathBuf>,
-    /// Records per partition of the trades topic read back at startup, so that trades an
-    /// earlier run already sent are not sent again (0: off).
+    /// At startup the trades topic is read back, from its end, until every subscribed
+    /// symbol's last trades are known (so that the first snapshot does not send again what an
+    /// earlier run sent), but at most this many records per partition (0: no read-back).
     pub resume_lookback: i64,
+    /// A trade stamped more than this after we received it is kept out (dead-lettered as
+    /// `ahead_of_receive_time`): one trade from the future would move the Spark query's
+    /// watermark, shared by every symbol, past every real trade. Older trades (a snapshot, a
+    /// backfill) always pass. `None`: no check.
+    pub max_clock_skew: Option<Duration>,
 }
 
 impl Default for KrakenSettings {
@@ -58,8 +79,13 @@ impl Default for KrakenSettings {
             connect_timeout: Duration::from_secs(10),
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
+            healthy_after: Duration::from_secs(30),
+            rest_url: "https://api.kraken.com".to_string(),
+            rest_interval: Duration::from_secs(1),
+            rest_timeout: Duration::from_secs(10),
             record: None,
-            resume_lookback: 1000,
+            resume_lookback: 1_000_000,
+            max_clock_skew: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -105,11 +131,17 @@ pub(crate) async fn run(
         ),
         None => None,
     };
-    let mut backoff = Backoff::new(settings.backoff_initial, settings.backoff_max);
+    let mut backoff = Backoff::new(settings.backoff_initial, settings.backoff_max)
+        .with_healthy_after(settings.healthy_after);
     let mut session = Session {
         settings,
         req_id: 0,
         recorder: recorder.as_mut(),
+        backfill: Backfill::new(RestClient::new(
+            &settings.rest_url,
+            settings.rest_interval,
+            settings.rest_timeout,
+        )),
     };
     loop {
         let end = session
@@ -164,6 +196,8 @@ struct Session<'a> {
     settings: &'a KrakenSettings,
     req_id: u64,
     recorder: Option<&'a mut tokio::io::BufWriter<tokio::fs::File>>,
+    /// Trade ids seen per symbol, across connections, and the filling of their gaps.
+    backfill: Backfill,
 }
 
 impl Session<'_> {
@@ -190,6 +224,7 @@ impl Session<'_> {
             },
         };
         tracing::info!(url = %settings.url, "connected");
+        self.backfill.connected();
         let (mut write, mut read) = ws.split();
         let mut requests = vec![Request::Subscribe {
             channel: "trade".into(),
@@ -284,14 +319,20 @@ impl Session<'_> {
                 }
                 Ok(Message::Status { system }) => tracing::info!(system, "exchange status"),
                 Ok(Message::Heartbeat | Message::Pong { .. }) => {}
-                Ok(data) => emitter.data(SOURCE, data).await?,
+                Ok(data) => {
+                    if let Message::Trades { trades, .. } = &data {
+                        self.backfill.before_emit(trades, emitter).await?;
+                    }
+                    emitter.data(SOURCE, data).await?
+                }
                 Err(bad) => emitter.bad(SOURCE, &bad, &text).await?,
             }
             if !subscribed && acked > 0 && unacked.is_empty() {
-                // Every symbol answered and some were accepted: this connection works.
+                // Every symbol answered and some were accepted: this connection works. The
+                // backoff starts over only if it keeps working for the healthy period.
                 subscribed = true;
                 emitter.metrics().connected.set(1);
-                backoff.reset();
+                backoff.up();
             }
             emitter.flush().await?;
             // Time spent waiting for room in the queue (Kafka slow or away) is not silence.

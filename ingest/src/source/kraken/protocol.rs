@@ -44,6 +44,9 @@ pub enum BadKind {
     BadTimestamp,
     /// Any other field of the wrong type or value (side, order type, symbol, trade id).
     InvalidField,
+    /// A live trade stamped further ahead of its receipt than the clock skew allows: it would
+    /// move the query's event-time watermark past every real trade (see `Emitter`).
+    AheadOfReceiveTime,
 }
 
 impl InputKind for BadKind {
@@ -56,6 +59,7 @@ impl InputKind for BadKind {
         BadKind::NotPositive,
         BadKind::BadTimestamp,
         BadKind::InvalidField,
+        BadKind::AheadOfReceiveTime,
     ];
 
     fn label(self) -> &'static str {
@@ -68,6 +72,7 @@ impl InputKind for BadKind {
             BadKind::NotPositive => "not_positive",
             BadKind::BadTimestamp => "bad_timestamp",
             BadKind::InvalidField => "invalid_field",
+            BadKind::AheadOfReceiveTime => "ahead_of_receive_time",
         }
     }
 }
@@ -243,7 +248,7 @@ pub fn parse(text: &str, recv_ts: DateTime<Utc>) -> Result<Message<'_>, Bad> {
     ))
 }
 
-fn truncate(s: &str) -> &str {
+pub(super) fn truncate(s: &str) -> &str {
     let mut end = s.len().min(40);
     while !s.is_char_boundary(end) {
         end -= 1;
@@ -274,9 +279,10 @@ fn status_system(data: Option<&RawValue>) -> Option<String> {
 }
 
 /// Any JSON value, kept only as far as validation needs it. Never fails to deserialize, so
-/// a wrongly typed field is reported by name instead of failing the whole element.
+/// a wrongly typed field is reported by name instead of failing the whole element. Shared with
+/// the REST API's parser (`rest`), whose trades hold the same fields in another shape.
 #[derive(Debug)]
-enum Field<'a> {
+pub(super) enum Field<'a> {
     U64(u64),
     I64(i64),
     F64(f64),
@@ -381,7 +387,7 @@ fn required<'a>(f: Option<Field<'a>>, name: &str) -> Result<Field<'a>, Bad> {
 }
 
 /// A string field, borrowed from the input when it had no escapes.
-fn text<'a>(f: Option<Field<'a>>, name: &str) -> Result<Cow<'a, str>, Bad> {
+pub(super) fn text<'a>(f: Option<Field<'a>>, name: &str) -> Result<Cow<'a, str>, Bad> {
     match required(f, name)? {
         Field::Str(s) => Ok(s),
         other => Err(Bad::new(
@@ -415,7 +421,7 @@ fn describe(f: &Field<'_>) -> &'static str {
     }
 }
 
-fn positive(f: Option<Field<'_>>, name: &str) -> Result<f64, Bad> {
+pub(super) fn positive(f: Option<Field<'_>>, name: &str) -> Result<f64, Bad> {
     let v = match required(f, name)? {
         Field::U64(v) => v as f64,
         Field::I64(v) => v as f64,
@@ -439,7 +445,7 @@ fn positive(f: Option<Field<'_>>, name: &str) -> Result<f64, Bad> {
     Ok(v)
 }
 
-fn trade_id(f: Option<Field<'_>>) -> Result<u64, Bad> {
+pub(super) fn trade_id(f: Option<Field<'_>>) -> Result<u64, Bad> {
     match required(f, "trade_id")? {
         Field::U64(v) => Ok(v),
         Field::Str(s) => s.trim().parse::<u64>().map_err(|_| {
