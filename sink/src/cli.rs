@@ -344,6 +344,11 @@ pub(crate) struct ReceiveFlags {
     #[arg(long = "append", env = "SINK_APPEND_FILE", value_name = "FILE")]
     append_file: Option<PathBuf>,
 
+    /// Sync the append file to disk after each batch, before acknowledging it: acknowledged
+    /// signals then survive a power loss or an OS crash too. One disk flush per batch.
+    #[arg(long, env = "SINK_FSYNC", requires = "append_file")]
+    fsync: bool,
+
     /// How many recent signal ids to remember for de-duplication (oldest forgotten first;
     /// 0: no de-duplication).
     #[arg(long, env = "SINK_DEDUP_CAPACITY",
@@ -369,6 +374,7 @@ impl ReceiveFlags {
             ack: self.ack,
             output: self.output.into(),
             append_file: self.append_file,
+            fsync: self.fsync,
             dedup_capacity: self.dedup_capacity,
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,

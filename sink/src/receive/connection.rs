@@ -1,10 +1,13 @@
 //! One forwarder connection: reading lines a batch at a time, de-duplicating, writing the
-//! outputs, then acknowledging. A bad line is counted and skipped; a broken or abusive
-//! connection ends only itself.
+//! outputs, then remembering and acknowledging. A bad line is counted and skipped; a broken or
+//! abusive connection ends only itself. A batch whose append fails ends its connection without
+//! an acknowledgement and without being remembered: the forwarder sends it again, and then it
+//! is new, not a duplicate.
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
+use contract::Signal;
 use service::metrics::Gauge;
 use service::shutdown::Shutdown;
 use tokio::io::{
@@ -99,12 +102,34 @@ where
         screen.clear();
         ndjson.clear();
         acks.clear();
-        let acked = handle_batch(shared, &batch, &mut screen, &mut ndjson, &mut acks, &peer);
-        shared.outputs.lock().await.write(&screen, &ndjson).await?;
+        let signals = parse_batch(shared, &batch, &mut acks, &peer);
+        let ids: Vec<&str> = signals.iter().map(|(s, _)| s.id.as_str()).collect();
+        {
+            // One batch at a time across connections: what is new is decided, written and
+            // remembered without another connection's batch in between.
+            let mut outputs = shared.outputs.lock().await;
+            let new = shared.received.new_among(&ids);
+            for ((signal, raw), _) in signals.iter().zip(&new).filter(|(_, new)| **new) {
+                if let Some(format) = shared.screen {
+                    line::format::write_line(format, signal, raw, &mut screen);
+                }
+                if shared.append {
+                    line::format::write_line(Format::Ndjson, signal, raw, &mut ndjson);
+                }
+            }
+            outputs.write(&screen, &ndjson).await?;
+            let fresh = signals
+                .iter()
+                .zip(&new)
+                .filter(|(_, new)| **new)
+                .map(|((s, _), _)| (s.id.as_str(), s.symbol.as_str()));
+            let duplicates = new.iter().filter(|new| !**new).count() as u64;
+            shared.received.record(fresh, duplicates, SystemTime::now());
+        }
         if !acks.is_empty() {
             wr.write_all(&acks).await?;
             wr.flush().await?;
-            shared.received.counters.acks.add(acked);
+            shared.received.counters.acks.add(signals.len() as u64);
         }
     }
 }
@@ -123,40 +148,28 @@ async fn read_line<R: AsyncBufRead + Unpin>(
     Ok(n)
 }
 
-/// Parses, de-duplicates and formats a batch of lines; fills the outputs and the acks.
-fn handle_batch(
+/// Parses a batch of lines into signals with their raw lines, counting and skipping the lines
+/// that are not signals, and fills the acks (duplicates are acknowledged too).
+fn parse_batch<'a>(
     shared: &Shared,
-    batch: &[u8],
-    screen: &mut Vec<u8>,
-    ndjson: &mut Vec<u8>,
+    batch: &'a [u8],
     acks: &mut Vec<u8>,
     source: &SocketAddr,
-) -> u64 {
-    let mut acked = 0;
-    let now = SystemTime::now();
+) -> Vec<(Signal, &'a [u8])> {
+    let mut signals = Vec::new();
     for raw in batch.split_inclusive(|&b| b == b'\n') {
         let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
         shared.received.counters.lines.inc();
-        let signal = match line::decode(Some(raw)) {
-            Ok(s) => s,
-            Err(invalid) => {
-                invalid.record(&shared.skipped, source);
-                continue;
+        match line::decode(Some(raw)) {
+            Ok(signal) => {
+                if shared.ack {
+                    acks.extend_from_slice(signal.id.as_bytes());
+                    acks.push(b'\n');
+                }
+                signals.push((signal, raw));
             }
-        };
-        if shared.ack {
-            acks.extend_from_slice(signal.id.as_bytes());
-            acks.push(b'\n');
-            acked += 1;
-        }
-        if shared.received.record(&signal.id, &signal.symbol, now) {
-            if let Some(format) = shared.screen {
-                line::format::write_line(format, &signal, raw, screen);
-            }
-            if shared.append {
-                line::format::write_line(Format::Ndjson, &signal, raw, ndjson);
-            }
+            Err(invalid) => invalid.record(&shared.skipped, source),
         }
     }
-    acked
+    signals
 }

@@ -3,7 +3,8 @@
 //! A TCP (optionally TLS) server taking any number of forwarder connections at once. Each line
 //! is parsed as a signal; new ones are printed and appended, duplicates (same id, e.g. re-sent
 //! after a reconnect) are counted and dropped, and in acknowledgement mode every signal line is
-//! answered with its id once its outputs are flushed. Lines that are not signals are counted
+//! answered with its id once its outputs are written (and synced, with `fsync`). An id counts as
+//! seen only once its signal was written. Lines that are not signals are counted
 //! and skipped; a misbehaving client never stops the server.
 //!
 //! Library users bind first (to learn the port and get the [`Received`] handle), then run.
@@ -107,6 +108,7 @@ impl Receiver {
         let outputs = Outputs::open(
             settings.output != Output::None,
             settings.append_file.as_deref(),
+            settings.fsync,
             |id| received.remember(id),
         )
         .await?;

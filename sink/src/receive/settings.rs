@@ -43,15 +43,20 @@ pub struct ReceiveSettings {
     /// Address to listen on for forwarders (several connections at once); port 0 picks a free
     /// one, see [`super::Receiver::local_addr`].
     pub listen: SocketAddr,
-    /// Acknowledgement mode: answer every line that is a signal (duplicates included) with the
-    /// signal's id on its own line, once it has been printed and appended. Use with the
-    /// forwarder's `ack`.
+    /// Acknowledgement mode (the default): answer every line that is a signal (duplicates
+    /// included) with the signal's id on its own line, once it has been printed and appended
+    /// (and synced, with `fsync`). A batch whose append fails is not acknowledged, and its ids
+    /// are not remembered. Use with the forwarder's `ack`.
     pub ack: bool,
     /// What to print to stdout for each new signal.
     pub output: Output,
     /// Append each new signal as one NDJSON line to this file (created if missing). The ids
     /// already in it count as seen, so duplicates are removed across restarts too.
     pub append_file: Option<PathBuf>,
+    /// Sync the append file to disk (`fdatasync`) after each batch, before acknowledging it:
+    /// an acknowledged signal then survives a power loss or an OS crash, not only a crash of
+    /// the receiver. Costs one disk flush per batch. Needs `append_file`.
+    pub fsync: bool,
     /// How many recent signal ids to remember for de-duplication (oldest forgotten first;
     /// 0: no de-duplication).
     pub dedup_capacity: usize,
@@ -73,6 +78,7 @@ impl Default for ReceiveSettings {
             ack: false,
             output: Output::Text,
             append_file: None,
+            fsync: false,
             dedup_capacity: 1_000_000,
             tls_cert: None,
             tls_key: None,
@@ -99,6 +105,9 @@ impl ReceiveSettings {
         let mut problems = Vec::new();
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             problems.push("--tls-cert and --tls-key go together".into());
+        }
+        if self.fsync && self.append_file.is_none() {
+            problems.push("--fsync needs --append".into());
         }
         InvalidSettings::check(problems, ())
     }

@@ -2,7 +2,8 @@
 //! and (for library users) the arrivals in order.
 //!
 //! One [`Received`] is shared by every connection, so a signal re-sent on a new connection
-//! after a reconnect is recognized as the duplicate it is.
+//! after a reconnect is recognized as the duplicate it is. An id is remembered only once its
+//! signal was written: one whose write failed is new again when it is sent again.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,11 @@ struct Dedup {
 }
 
 impl Dedup {
+    /// Whether `id` was seen (never, without de-duplication).
+    fn contains(&self, id: &str) -> bool {
+        self.capacity > 0 && self.seen.contains(id)
+    }
+
     /// True when `id` is new (and now remembered).
     fn insert(&mut self, id: &str) -> bool {
         if self.capacity == 0 || self.seen.contains(id) {
@@ -106,22 +112,40 @@ impl Received {
         self.lock().dedup.insert(id);
     }
 
-    /// Records one signal; true if it is new, false for a duplicate.
-    pub(crate) fn record(&self, id: &str, symbol: &str, at: SystemTime) -> bool {
+    /// Which of a batch's `ids` are new: neither seen before nor earlier in the batch.
+    /// Remembers nothing; [`Received::record`] does, once the new ones are written.
+    pub(crate) fn new_among(&self, ids: &[&str]) -> Vec<bool> {
+        let state = self.lock();
+        if state.dedup.capacity == 0 {
+            return vec![true; ids.len()];
+        }
+        let mut in_batch = HashSet::with_capacity(ids.len());
+        ids.iter()
+            .map(|id| !state.dedup.contains(id) && in_batch.insert(*id))
+            .collect()
+    }
+
+    /// Remembers and counts the new signals of a batch, `(id, symbol)`, once they are
+    /// written, and counts the `duplicates` it dropped.
+    pub(crate) fn record<'a>(
+        &self,
+        new: impl IntoIterator<Item = (&'a str, &'a str)>,
+        duplicates: u64,
+        at: SystemTime,
+    ) {
         let mut state = self.lock();
-        if !state.dedup.insert(id) {
-            self.counters.duplicates.inc();
-            return false;
+        self.counters.duplicates.add(duplicates);
+        for (id, symbol) in new {
+            state.dedup.insert(id);
+            self.counters.signals.inc();
+            if let Some(arrivals) = &mut state.arrivals {
+                arrivals.push(Arrival {
+                    id: Arc::from(id),
+                    symbol: symbol.to_string(),
+                    at,
+                });
+            }
         }
-        self.counters.signals.inc();
-        if let Some(arrivals) = &mut state.arrivals {
-            arrivals.push(Arrival {
-                id: Arc::from(id),
-                symbol: symbol.to_string(),
-                at,
-            });
-        }
-        true
     }
 
     /// Distinct signals received so far.
@@ -153,13 +177,24 @@ mod tests {
         let registry = Registry::new("t");
         let r = Received::new(&registry, 2, true);
         let now = SystemTime::now();
-        assert!(r.record("a", "X", now));
-        assert!(!r.record("a", "X", now));
-        assert!(r.record("b", "X", now));
-        assert!(r.record("c", "X", now)); // forgets "a"
-        assert!(r.record("a", "X", now));
-        assert_eq!((r.signals(), r.duplicates()), (4, 1));
+        assert_eq!(r.new_among(&["a", "a", "b"]), [true, false, true]);
+        r.record([("a", "X"), ("b", "X")], 1, now);
+        assert_eq!(r.new_among(&["a", "c"]), [false, true]);
+        r.record([("c", "X")], 1, now); // forgets "a"
+        assert_eq!(r.new_among(&["a", "b"]), [true, false]);
+        assert_eq!((r.signals(), r.duplicates()), (3, 2));
         let ids: Vec<_> = r.arrivals().iter().map(|a| a.id.to_string()).collect();
-        assert_eq!(ids, ["a", "b", "c", "a"]);
+        assert_eq!(ids, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn an_id_is_new_until_recorded_and_always_without_de_duplication() {
+        let registry = Registry::new("t");
+        let r = Received::new(&registry, 10, false);
+        assert_eq!(r.new_among(&["a"]), [true]);
+        assert_eq!(r.new_among(&["a"]), [true], "not written, not remembered");
+        let off = Received::new(&Registry::new("u"), 0, false);
+        off.record([("a", "X")], 0, SystemTime::now());
+        assert_eq!(off.new_among(&["a", "a"]), [true, true]);
     }
 }

@@ -2,6 +2,7 @@
 //! (`spark/stack up`); they fail, never skip, when it is missing.
 
 mod ack;
+mod append_failure;
 mod cli;
 mod forward;
 mod malformed;
