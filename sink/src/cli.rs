@@ -11,7 +11,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use contract::Action;
 use service::exit::InvalidSettings;
 use service::flags::{KafkaFlags, LogFlags, MetricsFlags};
@@ -145,6 +146,32 @@ fn forward_default() -> ForwardSettings {
     ForwardSettings::default()
 }
 
+/// `--ack` / `--no-ack`, the same on both ends (which must agree).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AckFlags {
+    /// Acknowledgement mode, on by default (both ends must agree): the receiver answers each
+    /// signal line with its id once the signal is written, and the forwarder commits a record
+    /// only once its line is acknowledged, sending unacknowledged lines again. `--ack=false`
+    /// or --no-ack turns it off.
+    #[arg(long, env = "SINK_ACK", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value_t = forward_default().ack, default_missing_value = "true",
+          action = ArgAction::Set, value_parser = BoolishValueParser::new(),
+          overrides_with = "no_ack")]
+    ack: bool,
+
+    /// No acknowledgements (same as --ack=false): a line counts as delivered once it is in the
+    /// socket buffer, so what the buffers held when a connection broke may be lost beyond
+    /// what --replay-bytes re-sends. See the README's delivery guarantees.
+    #[arg(long, overrides_with = "ack")]
+    no_ack: bool,
+}
+
+impl AckFlags {
+    fn on(&self) -> bool {
+        self.ack && !self.no_ack
+    }
+}
+
 /// `sink forward`: each flag sets the [`ForwardSettings`] field of the same name.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ForwardFlags {
@@ -176,10 +203,8 @@ pub(crate) struct ForwardFlags {
     #[arg(long, env = "SINK_TLS_SERVER_NAME", requires = "tls_ca")]
     tls_server_name: Option<String>,
 
-    /// Acknowledgement mode: the receiver answers each line with the signal's id, and offsets
-    /// are committed only once acknowledged; unacknowledged lines are sent again.
-    #[arg(long, env = "SINK_ACK")]
-    ack: bool,
+    #[command(flatten)]
+    ack: AckFlags,
 
     /// With --ack: a line not acknowledged this long after it was written is taken as lost;
     /// the connection is reopened and every unacknowledged line sent again.
@@ -290,7 +315,7 @@ impl ForwardFlags {
             endpoint: self.endpoint,
             tls_ca: self.tls_ca,
             tls_server_name: self.tls_server_name,
-            ack: self.ack,
+            ack: self.ack.on(),
             ack_timeout: Duration::from_millis(self.ack_timeout_ms),
             format: self.format.into(),
             filter: Filter {
@@ -328,11 +353,8 @@ pub(crate) struct ReceiveFlags {
           default_value_t = ReceiveSettings::default().listen)]
     listen: SocketAddr,
 
-    /// Acknowledgement mode: answer every line that is a signal (duplicates included) with the
-    /// signal's id on its own line, once it has been printed and appended. Use with
-    /// `sink forward --ack`.
-    #[arg(long, env = "SINK_ACK")]
-    ack: bool,
+    #[command(flatten)]
+    ack: AckFlags,
 
     /// What to print to stdout for each new signal.
     #[arg(long, env = "SINK_OUTPUT", value_enum,
@@ -371,7 +393,7 @@ impl ReceiveFlags {
     fn settings(self) -> ReceiveSettings {
         ReceiveSettings {
             listen: self.listen,
-            ack: self.ack,
+            ack: self.ack.on(),
             output: self.output.into(),
             append_file: self.append_file,
             fsync: self.fsync,
@@ -428,6 +450,30 @@ mod tests {
             panic!("{ok:?}")
         };
         assert_eq!(settings.filter.symbols, ["A", "B"]);
+    }
+
+    #[test]
+    fn acknowledgements_are_on_unless_turned_off_and_the_last_flag_wins() {
+        let ack = |extra: &[&str]| {
+            let mut forward = vec!["sink", "forward", "--endpoint", "h:1"];
+            forward.extend(extra);
+            let Ok(Task::Forward(f)) = task(&forward) else {
+                panic!("{forward:?}")
+            };
+            let mut receive = vec!["sink", "receive"];
+            receive.extend(extra);
+            let Ok(Task::Receive(r)) = task(&receive) else {
+                panic!("{receive:?}")
+            };
+            assert_eq!(f.ack, r.ack, "{extra:?}");
+            f.ack
+        };
+        assert!(ack(&[]));
+        assert!(ack(&["--ack"]));
+        assert!(!ack(&["--no-ack"]));
+        assert!(!ack(&["--ack=false"]));
+        assert!(!ack(&["--ack", "--no-ack"]));
+        assert!(ack(&["--no-ack", "--ack"]));
     }
 
     #[test]

@@ -37,8 +37,10 @@ pub struct ForwardSettings {
     /// Name to verify in the server's certificate (needs `tls_ca`); `None`: the host part of
     /// `endpoint`.
     pub tls_server_name: Option<String>,
-    /// Acknowledgement mode: the receiver answers each line with the signal's id, and offsets
-    /// are committed only once acknowledged; unacknowledged lines are sent again.
+    /// Acknowledgement mode (the default): the receiver answers each line with the signal's
+    /// id once it has written the signal, and offsets are committed only once acknowledged;
+    /// unacknowledged lines are sent again. Off: a line counts as delivered once it is in the
+    /// socket buffer (see `replay_bytes` for what covers a broken connection).
     pub ack: bool,
     /// With `ack`: a line not acknowledged this long after it was written is taken as lost;
     /// the connection is reopened and every unacknowledged line sent again.
@@ -88,7 +90,7 @@ impl Default for ForwardSettings {
             endpoint: crate::receive::DEFAULT_LISTEN.to_string(),
             tls_ca: None,
             tls_server_name: None,
-            ack: false,
+            ack: true,
             ack_timeout: Duration::from_secs(10),
             format: Format::Ndjson,
             filter: Filter::default(),

@@ -75,7 +75,7 @@ impl Default for ReceiveSettings {
     fn default() -> Self {
         Self {
             listen: DEFAULT_LISTEN,
-            ack: false,
+            ack: true,
             output: Output::Text,
             append_file: None,
             fsync: false,

@@ -4,7 +4,7 @@
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use testkit::{create_topic, rand_topic};
+use testkit::{create_topic, produce, rand_topic};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
@@ -38,6 +38,7 @@ async fn help_lists_every_flag_with_its_environment_variable() {
         "--tls-ca",
         "--tls-server-name",
         "--ack",
+        "--no-ack",
         "--ack-timeout-ms",
         "--format",
         "--symbol",
@@ -68,8 +69,10 @@ async fn help_lists_every_flag_with_its_environment_variable() {
     for flag in [
         "--listen",
         "--ack",
+        "--no-ack",
         "--output",
         "--append",
+        "--fsync",
         "--dedup-capacity",
         "--tls-cert",
         "--tls-key",
@@ -166,6 +169,7 @@ async fn receiver_serves_metrics_and_prints_its_counts_on_sigterm() {
             &metrics,
             "--output",
             "ndjson",
+            "--no-ack",
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -173,15 +177,7 @@ async fn receiver_serves_metrics_and_prints_its_counts_on_sigterm() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut socket = None;
-    for _ in 0..100 {
-        if let Ok(s) = TcpStream::connect(&listen).await {
-            socket = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut socket = socket.expect("receiver listening");
+    let mut socket = connect(&listen).await;
     let line = format!(
         "{}\n",
         serde_json::to_string(&signal("BTC/USD", 7)).unwrap()
@@ -210,17 +206,7 @@ async fn receiver_serves_metrics_and_prints_its_counts_on_sigterm() {
         "{body}"
     );
 
-    let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("exits after SIGTERM")
-        .unwrap();
-    assert!(out.status.success());
+    let out = terminate(child).await;
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         line,
@@ -233,4 +219,98 @@ async fn receiver_serves_metrics_and_prints_its_counts_on_sigterm() {
         ),
         "{err}"
     );
+}
+
+/// Connects to a `sink receive` child once it listens.
+async fn connect(listen: &str) -> TcpStream {
+    for _ in 0..100 {
+        if let Ok(s) = TcpStream::connect(listen).await {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("receiver not listening on {listen}");
+}
+
+/// Stops a child with SIGTERM; it must exit 0 within 10 s. Returns its output.
+async fn terminate(child: tokio::process::Child) -> Output {
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Starts the `sink` binary with `args` and `env`, its output captured.
+fn spawn_sink(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_sink"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env("KAFKA_BROKERS", testkit::brokers())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledgements_are_the_default_and_can_be_turned_off() {
+    const PER_SYMBOL: usize = 10;
+    let n = PER_SYMBOL * SYMBOLS.len();
+    let topic = rand_topic("sink-ack-default");
+    create_topic(&topic, 1).await;
+    produce(&topic, &records(0, PER_SYMBOL)).await;
+    // (receiver flags, receiver env, forwarder flag, acknowledgements expected)
+    let runs: [(&[&str], &[(&str, &str)], &[&str], usize); 3] = [
+        (&[], &[], &[], n),
+        (&["--no-ack"], &[], &["--no-ack"], 0),
+        (&[], &[("SINK_ACK", "false")], &["--ack=false"], 0),
+    ];
+    for (receiver_flags, receiver_env, forwarder_flags, acks) in runs {
+        let listen = free_port();
+        let mut args = vec!["receive", "--listen", &listen, "--output", "none"];
+        args.extend(receiver_flags);
+        let receiver = spawn_sink(&args, receiver_env);
+        drop(connect(&listen).await);
+        let group = rand_group("ack-default");
+        let mut args = vec![
+            "forward",
+            "--topic",
+            &topic,
+            "--group-id",
+            &group,
+            "--endpoint",
+            &listen,
+            "--commit-interval-ms",
+            "200",
+        ];
+        args.extend(forwarder_flags);
+        let forwarder = spawn_sink(&args, &[]);
+        let offsets = wait_committed(&topic, &group, 1, n as i64).await;
+        assert_eq!(offsets, [n as i64], "{args:?}");
+        let forwarded = String::from_utf8(terminate(forwarder).await.stderr).unwrap();
+        let received = String::from_utf8(terminate(receiver).await.stderr).unwrap();
+        assert!(
+            forwarded.contains(&format!("acknowledged={acks} ")),
+            "{args:?}: {forwarded}"
+        );
+        assert!(
+            received.contains(&format!("acks={acks}\n")),
+            "{receiver_flags:?} {receiver_env:?}: {received}"
+        );
+    }
 }

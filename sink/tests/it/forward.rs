@@ -21,6 +21,7 @@ async fn every_signal_arrives_in_order_per_symbol_and_is_committed() {
     let receiver = RunningReceiver::quiet(false).await;
     let group = rand_group("forward");
     let forwarder = RunningForwarder::start(ForwardSettings {
+        ack: false,
         max_in_flight: 500,
         ..forward_settings(&topic, &group, receiver.addr)
     });
@@ -67,6 +68,7 @@ async fn filters_select_signals_and_text_format_writes_one_line_each() {
             ..Default::default()
         },
         format: Format::Text,
+        ack: false,
         ..forward_settings(&topic, &group, addr)
     });
     let (socket, _) = listener.accept().await.unwrap();

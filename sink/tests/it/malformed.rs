@@ -33,6 +33,7 @@ async fn malformed_records_are_skipped_counted_and_dead_lettered() {
     let group = rand_group("malformed");
     let forwarder = RunningForwarder::start(ForwardSettings {
         dead_letter_topic: Some(dead.clone()),
+        ack: false,
         ..forward_settings(&topic, &group, receiver.addr)
     });
     receiver.wait_for_signals(12, Duration::from_secs(30)).await;

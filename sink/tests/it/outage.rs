@@ -62,10 +62,12 @@ async fn receiver_down_for_20_s(ack: bool) {
     let first_addr = first.addr;
 
     let group = rand_group("outage");
-    let mut forward = forward_settings(&topic, &group, first_addr);
+    let mut forward = ForwardSettings {
+        ack,
+        ..forward_settings(&topic, &group, first_addr)
+    };
     if ack {
         forward = ForwardSettings {
-            ack,
             ack_timeout: Duration::from_millis(2000),
             ..forward
         };

@@ -30,7 +30,7 @@ fn start_forwarder(topic: &str, group: &str, endpoint: SocketAddr, ack: bool) ->
             "--kafka-option",
             "session.timeout.ms=6000",
         ])
-        .args(ack.then_some("--ack"))
+        .arg(if ack { "--ack" } else { "--no-ack" })
         .env("KAFKA_BROKERS", testkit::brokers())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
