@@ -274,13 +274,39 @@ async fn acknowledgements_are_the_default_and_can_be_turned_off() {
     let topic = rand_topic("sink-ack-default");
     create_topic(&topic, 1).await;
     produce(&topic, &records(0, PER_SYMBOL)).await;
-    // (receiver flags, receiver env, forwarder flag, acknowledgements expected)
-    let runs: [(&[&str], &[(&str, &str)], &[&str], usize); 3] = [
-        (&[], &[], &[], n),
-        (&["--no-ack"], &[], &["--no-ack"], 0),
-        (&[], &[("SINK_ACK", "false")], &["--ack=false"], 0),
+    struct Run {
+        receiver_flags: &'static [&'static str],
+        receiver_env: &'static [(&'static str, &'static str)],
+        forwarder_flags: &'static [&'static str],
+        acks: usize,
+    }
+    let runs = [
+        Run {
+            receiver_flags: &[],
+            receiver_env: &[],
+            forwarder_flags: &[],
+            acks: n,
+        },
+        Run {
+            receiver_flags: &["--no-ack"],
+            receiver_env: &[],
+            forwarder_flags: &["--no-ack"],
+            acks: 0,
+        },
+        Run {
+            receiver_flags: &[],
+            receiver_env: &[("SINK_ACK", "false")],
+            forwarder_flags: &["--ack=false"],
+            acks: 0,
+        },
     ];
-    for (receiver_flags, receiver_env, forwarder_flags, acks) in runs {
+    for Run {
+        receiver_flags,
+        receiver_env,
+        forwarder_flags,
+        acks,
+    } in runs
+    {
         let listen = free_port();
         let mut args = vec!["receive", "--listen", &listen, "--output", "none"];
         args.extend(receiver_flags);
