@@ -375,6 +375,7 @@ impl KrakenArgs {
             rest_timeout: secs("rest-timeout-s", self.rest_timeout_s, problems),
             record: self.record.clone(),
             resume_lookback: self.resume_lookback,
+            max_clock_skew: KrakenSettings::default().max_clock_skew,
         })
     }
 }
