@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use analytics::connect::{Connection, DEFAULT_REMOTE, DEFAULT_SESSION_ID, DEFAULT_USER_ID};
-use analytics::strategy::Override;
+use analytics::strategy::{self, Override, Strategy, StrategyError};
 use analytics::supervise::{OnStop, SuperviseSettings};
 use clap::{Parser, Subcommand};
 use service::exit::InvalidSettings;
@@ -67,23 +67,38 @@ pub struct StrategyFlags {
     pub overrides: Vec<Override>,
 }
 
+/// The strategies of `submit` and `supervise`: files (built-in defaults without one) and
+/// field overrides.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StrategyFiles {
+    /// Strategy file (TOML); repeat (or comma-separate in ANALYTICS_CONFIG) for several
+    /// strategies, each its own query.
+    #[arg(
+        long = "config",
+        short = 'c',
+        env = "ANALYTICS_CONFIG",
+        value_delimiter = ','
+    )]
+    pub configs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub strategy: StrategyFlags,
+}
+
+impl StrategyFiles {
+    /// Reads and validates every strategy (see [`strategy::load_all`]).
+    pub fn load(&self) -> Result<Vec<Strategy>, StrategyError> {
+        strategy::load_all(&self.configs, &self.strategy.overrides)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the query of each strategy file (built-in defaults without --config). A query of
     /// the same name that is already running is reported, not duplicated; a query restarted
     /// after a stop resumes from its checkpoint.
     Submit {
-        /// Strategy file (TOML); repeat (or comma-separate in ANALYTICS_CONFIG) to submit
-        /// several strategies, each its own query.
-        #[arg(
-            long = "config",
-            short = 'c',
-            env = "ANALYTICS_CONFIG",
-            value_delimiter = ','
-        )]
-        configs: Vec<PathBuf>,
         #[command(flatten)]
-        strategy: StrategyFlags,
+        files: StrategyFiles,
         /// Only validate the files and check the server is reachable; start nothing.
         #[arg(long)]
         check: bool,
@@ -96,17 +111,8 @@ pub enum Command {
     /// stops the queries gracefully (--leave-running: leaves them running). Runs until then;
     /// exits 5 when every strategy was given up.
     Supervise {
-        /// Strategy file (TOML); repeat (or comma-separate in ANALYTICS_CONFIG) to supervise
-        /// several strategies, each its own query.
-        #[arg(
-            long = "config",
-            short = 'c',
-            env = "ANALYTICS_CONFIG",
-            value_delimiter = ','
-        )]
-        configs: Vec<PathBuf>,
         #[command(flatten)]
-        strategy: StrategyFlags,
+        files: StrategyFiles,
         #[command(flatten)]
         flags: SuperviseFlags,
     },
@@ -248,19 +254,14 @@ mod tests {
             "source.brokers=kafka:9092",
         ])
         .unwrap();
-        let Command::Submit {
-            configs, strategy, ..
-        } = cli.command
-        else {
+        let Command::Submit { files, .. } = cli.command else {
             panic!("not submit")
         };
-        assert_eq!(configs, [PathBuf::from("a.toml")]);
-        assert_eq!(strategy.overrides[0].key, "bars.interval_s");
-        assert_eq!(strategy.overrides[0].value, toml::Value::Integer(5));
-        assert_eq!(
-            strategy.overrides[1].value,
-            toml::Value::String("kafka:9092".into())
-        );
+        assert_eq!(files.configs, [PathBuf::from("a.toml")]);
+        let overrides = &files.strategy.overrides;
+        assert_eq!(overrides[0].key, "bars.interval_s");
+        assert_eq!(overrides[0].value, toml::Value::Integer(5));
+        assert_eq!(overrides[1].value, toml::Value::String("kafka:9092".into()));
         assert!(Cli::try_parse_from(["analytics", "submit", "--set", "oops"]).is_err());
     }
 

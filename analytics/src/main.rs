@@ -33,12 +33,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     connection.url()?;
     let ui = cli.ui_url;
     match cli.command {
-        Command::Submit {
-            configs,
-            strategy,
-            check,
-        } => {
-            let strategies = strategy::load_all(&configs, &strategy.overrides)?;
+        Command::Submit { files, check } => {
+            let strategies = files.load()?;
             let spark = connection.connect()?;
             if check {
                 let version = spark.version().context("ask the server its version")?;
@@ -51,12 +47,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print!("{}", text::submitted(s, &control::submit(&spark, s)?, &ui));
             }
         }
-        Command::Supervise {
-            configs,
-            strategy,
-            flags,
-        } => {
-            let strategies = strategy::load_all(&configs, &strategy.overrides)?;
+        Command::Supervise { files, flags } => {
+            let strategies = files.load()?;
             let settings = flags.settings(connection)?;
             return run_supervisor(&settings, &flags.metrics.settings(), strategies);
         }

@@ -98,13 +98,16 @@ fn a_query_stopped_elsewhere_is_resubmitted_from_its_checkpoint() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("stopped `{name}`")), "{out}");
 
-    let second = support::wait_until(Duration::from_secs(30), || {
-        control::find(&spark, &name)
-            .ok()
-            .flatten()
-            .filter(|q| q.run_id() != first.run_id())
+    // The supervisor's own view first: its resubmit counted and the query running again.
+    support::wait_until(Duration::from_secs(30), || {
+        let r = &sup.registry;
+        (r.value("resubmits_total") >= 1.0 && r.value("queries_running") == 1.0).then_some(())
     })
     .unwrap_or_else(|| panic!("{name} was not resubmitted: {}", sup.registry.render()));
+    let second = control::find(&spark, &name)
+        .unwrap()
+        .expect("the resubmitted query is active");
+    assert_ne!(second.run_id(), first.run_id(), "a new run");
     assert_eq!(second.id(), first.id(), "resumed from its checkpoint");
     assert_eq!(sup.registry.value("resubmits_total"), 1.0);
     assert_eq!(sup.registry.value("resubmit_failures_total"), 0.0);
