@@ -100,19 +100,19 @@ impl Backfill {
                 }
             }
         }
+        // Once per trade: no allocation unless the symbol is new.
         for t in trades.iter().flatten() {
             let seen = Seen {
                 id: t.trade_id,
                 ts: t.ts,
             };
-            self.last
-                .entry(t.symbol.clone())
-                .and_modify(|s| {
-                    if t.trade_id > s.id {
-                        *s = seen;
-                    }
-                })
-                .or_insert(seen);
+            match self.last.get_mut(&t.symbol) {
+                Some(last) if t.trade_id > last.id => *last = seen,
+                Some(_) => {}
+                None => {
+                    self.last.insert(t.symbol.clone(), seen);
+                }
+            }
         }
         Ok(())
     }
