@@ -211,6 +211,13 @@ pub(crate) struct ForwardFlags {
     #[arg(long, env = "SINK_ACK_TIMEOUT_MS", default_value_t = ms(forward_default().ack_timeout))]
     ack_timeout_ms: u64,
 
+    /// With acknowledgements: a line whose acknowledgement timed out this many times while the
+    /// receiver was answering (other lines acknowledged, or it alone waiting) is given up:
+    /// copied to --dead-letter-topic and committed past or, without one, the forwarder stops
+    /// with an error (exit 1). 0: never give up.
+    #[arg(long, env = "SINK_ACK_TRIES", default_value_t = forward_default().ack_tries)]
+    ack_tries: u32,
+
     /// Line format on the wire.
     #[arg(long, env = "SINK_FORMAT", value_enum,
           default_value_t = forward_default().format.into())]
@@ -290,6 +297,12 @@ pub(crate) struct ForwardFlags {
     #[arg(long, env = "SINK_BACKOFF_MAX_MS", default_value_t = ms(forward_default().backoff_max))]
     backoff_max_ms: u64,
 
+    /// A connection that stayed up this long starts the reconnect delays over when it breaks;
+    /// one that broke sooner (a peer that accepts and drops) keeps them growing.
+    #[arg(long, env = "SINK_HEALTHY_AFTER_MS",
+          default_value_t = ms(forward_default().healthy_after))]
+    healthy_after_ms: u64,
+
     /// On shutdown, wait at most this long for outstanding writes and acknowledgements before
     /// committing what was delivered.
     #[arg(long, env = "SINK_SHUTDOWN_TIMEOUT_MS",
@@ -317,6 +330,7 @@ impl ForwardFlags {
             tls_server_name: self.tls_server_name,
             ack: self.ack.on(),
             ack_timeout: Duration::from_millis(self.ack_timeout_ms),
+            ack_tries: self.ack_tries,
             format: self.format.into(),
             filter: Filter {
                 symbols: self.symbols,
@@ -333,6 +347,7 @@ impl ForwardFlags {
             write_timeout: Duration::from_millis(self.write_timeout_ms),
             backoff_initial: Duration::from_millis(self.backoff_initial_ms),
             backoff_max: Duration::from_millis(self.backoff_max_ms),
+            healthy_after: Duration::from_millis(self.healthy_after_ms),
             shutdown_timeout: Duration::from_millis(self.shutdown_timeout_ms),
             metrics: self.metrics.settings(),
         }

@@ -1,20 +1,19 @@
-//! Optional dead-letter topic: records that are not signals are copied there before being
-//! skipped, with where they came from and why in headers, so nobody has to dig them out of the
-//! source topic's retention later.
+//! Optional dead-letter topic: records that are not signals, and signals whose line the
+//! receiver never acknowledged (after `ack_tries`), are copied there before being skipped, with
+//! where they came from and why in headers, so nobody has to dig them out of the source topic's
+//! retention later.
 //!
 //! The copy is asynchronous; the record's offset is committed only once the copy is stored (or
 //! definitively failed, which is counted and logged), through the window's `finish`.
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use service::bad_input::InputKind as _;
 use service::kafka::KafkaSettings;
 use service::metrics::Counter;
 use tokio::sync::mpsc;
 
 use super::consumer::ConsumerError;
 use super::window::Seq;
-use crate::line::Invalid;
 
 /// Producer to the dead-letter topic.
 pub struct DeadLetters {
@@ -57,16 +56,17 @@ impl DeadLetters {
         ))
     }
 
-    /// Starts copying one record; `seq` comes back on the channel when it is settled.
-    pub fn send(&self, seq: Seq, origin: &Origin<'_>, why: &Invalid) {
+    /// Starts copying one record; `seq` comes back on the channel when it is settled. `kind`
+    /// and `detail` say why (headers `error.kind`, `error.detail`).
+    pub fn send(&self, seq: Seq, origin: &Origin<'_>, kind: &str, detail: &str) {
         let partition = origin.partition.to_string();
         let offset = origin.offset.to_string();
         let headers = OwnedHeaders::new()
             .insert(header("source.topic", origin.topic))
             .insert(header("source.partition", &partition))
             .insert(header("source.offset", &offset))
-            .insert(header("error.kind", why.kind.label()))
-            .insert(header("error.detail", &why.detail));
+            .insert(header("error.kind", kind))
+            .insert(header("error.detail", detail));
         let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic).headers(headers);
         if let Some(k) = origin.key {
             record = record.key(k);

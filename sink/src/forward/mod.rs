@@ -38,6 +38,7 @@ use tokio::sync::mpsc;
 
 pub use connection::TlsSetupError;
 pub use consumer::ConsumerError;
+pub use pipeline::GivenUp;
 pub use settings::{ForwardSettings, StartFrom};
 
 use connection::Endpoint;
@@ -46,7 +47,8 @@ use dead_letter::DeadLetters;
 use pipeline::Pipeline;
 use window::Seq;
 
-/// Why the forwarder could not start (it does not stop on errors once running).
+/// Why the forwarder could not start, or stopped by itself: once running, only a line given
+/// up without a dead-letter topic stops it ([`GivenUp`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
     #[error(transparent)]
@@ -63,6 +65,8 @@ pub enum ForwardError {
     Check(String),
     #[error("metrics server: {0}")]
     Metrics(std::io::Error),
+    #[error(transparent)]
+    Unacknowledged(#[from] GivenUp),
 }
 
 /// Counts at exit.
@@ -237,12 +241,17 @@ impl Forwarder {
             None => (None, None),
         };
         let mut pipeline = Pipeline::new(settings, endpoint, shared, &registry, dead_letters);
-        pipeline.run(&consumer, shutdown, dead_letter_done).await;
+        let stopped = pipeline.run(&consumer, shutdown, dead_letter_done).await;
         for task in metric_tasks {
+            if stopped.is_err() {
+                // Stopped by itself: the metric tasks wait for a shutdown that will not come.
+                task.abort();
+            }
             let _ = task.await;
         }
         let summary = pipeline.summary(&registry);
         tracing::info!(%summary, uncommitted = pipeline.in_flight(), "forwarder stopped");
+        stopped?;
         Ok(summary)
     }
 }

@@ -13,6 +13,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use service::backoff::Backoff;
+use service::bad_input::InputKind as _;
 use service::metrics::{Counter, Gauge, Registry};
 use service::shutdown::Shutdown;
 use tokio::sync::mpsc;
@@ -35,6 +36,7 @@ struct Metrics {
     connect_failures: Counter,
     filtered: Counter,
     commits: Counter,
+    unacknowledged: Counter,
     in_flight: Gauge,
     connected: Gauge,
 }
@@ -66,6 +68,10 @@ impl Metrics {
                 "Signals not forwarded because of --symbol/--action/--strategy.",
             ),
             commits: r.counter("commits_total", "Offset commits issued."),
+            unacknowledged: r.counter(
+                "unacknowledged_total",
+                "Lines given up after --ack-tries acknowledgement timeouts (dead-lettered, or the forwarder stopped).",
+            ),
             in_flight: r.gauge(
                 "in_flight",
                 "Records consumed but not yet committable (the window).",
@@ -73,6 +79,17 @@ impl Metrics {
             connected: r.gauge("connected", "1 while connected to the endpoint."),
         }
     }
+}
+
+/// A line given up after `ack_tries` without a dead-letter topic: the forwarder stops.
+#[derive(Debug, thiserror::Error)]
+#[error("signal {id} ({topic}/{partition}@{offset}) not acknowledged after {tries} tries and no --dead-letter-topic: stopping (its offset and the later ones of its partition stay uncommitted)")]
+pub struct GivenUp {
+    pub id: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub tries: u32,
 }
 
 /// Lines consumed in one go, written with one write.
@@ -90,6 +107,9 @@ pub(super) struct Pipeline {
     replay: Replay,
     link: Option<Link>,
     ever_connected: bool,
+    /// Whether the current connection acknowledged anything: an ack timeout then blames the
+    /// line, not a stalled receiver.
+    acked_on_link: bool,
     backoff: Backoff,
     endpoint: Endpoint,
     shared: Arc<Shared>,
@@ -120,7 +140,9 @@ impl Pipeline {
             }),
             link: None,
             ever_connected: false,
-            backoff: Backoff::new(settings.backoff_initial, settings.backoff_max),
+            acked_on_link: false,
+            backoff: Backoff::new(settings.backoff_initial, settings.backoff_max)
+                .with_healthy_after(settings.healthy_after),
             last_commit: Instant::now(),
             m: Metrics::new(registry),
             skipped: line::skipped(
@@ -134,14 +156,17 @@ impl Pipeline {
         }
     }
 
-    /// Runs until `shutdown`, then finishes what is in flight (bounded) and commits.
+    /// Runs until `shutdown`, then finishes what is in flight (bounded) and commits. Stops by
+    /// itself (after the same finishing and commit) when a line is given up without a
+    /// dead-letter topic.
     pub(super) async fn run(
         &mut self,
         consumer: &StreamConsumer<Context>,
         mut shutdown: Shutdown,
         mut dead_letter_done: Option<mpsc::UnboundedReceiver<Seq>>,
-    ) {
+    ) -> Result<(), GivenUp> {
         let p = self;
+        let mut stopped = Ok(());
         let commit_every = p.settings.commit_interval;
         let ack_timeout = p.settings.ack_timeout;
         'run: loop {
@@ -187,6 +212,10 @@ impl Pipeline {
                     .oldest_unacknowledged()
                     .is_some_and(|t| t.elapsed() >= ack_timeout)
             {
+                if let Err(given_up) = p.give_up_unacknowledged() {
+                    stopped = Err(given_up);
+                    break 'run;
+                }
                 p.drop_link(&LinkError::AckTimeout(ack_timeout));
             }
             p.apply_reassignment();
@@ -200,6 +229,7 @@ impl Pipeline {
         p.publish_finished();
         p.commit(consumer, CommitMode::Sync);
         p.m.in_flight.set(p.window.len() as i64);
+        stopped
     }
 
     /// The counts so far.
@@ -221,8 +251,21 @@ impl Pipeline {
     }
 
     /// Connects (retrying with backoff) and sends everything unfinished; false on shutdown.
+    ///
+    /// Every attempt but the very first waits for the backoff: also the first one after a
+    /// connection broke, so a peer that accepts and then drops gets the growing delays, not a
+    /// tight loop. The delays start over only after a connection stayed up for the healthy
+    /// period (`healthy_after`).
     async fn connect(&mut self, shutdown: &mut Shutdown) -> bool {
+        let mut first = !self.ever_connected;
         loop {
+            if !std::mem::take(&mut first) {
+                let delay = self.backoff.next_delay();
+                tokio::select! {
+                    _ = shutdown.recv() => return false,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
             let attempt = tokio::select! {
                 _ = shutdown.recv() => return false,
                 attempt = self.endpoint.connect() => attempt,
@@ -234,11 +277,12 @@ impl Pipeline {
                     }
                     self.ever_connected = true;
                     self.link = Some(link);
+                    self.acked_on_link = false;
                     self.m.connected.set(1);
                     match self.resend().await {
                         Ok(resent) => {
                             tracing::info!(endpoint = %self.endpoint.addr, resent, "connected");
-                            self.backoff.reset();
+                            self.backoff.up();
                             return true;
                         }
                         Err(e) => self.drop_link(&e),
@@ -253,11 +297,6 @@ impl Pipeline {
                         "cannot connect, retrying"
                     );
                 }
-            }
-            let delay = self.backoff.next_delay();
-            tokio::select! {
-                _ = shutdown.recv() => return false,
-                _ = tokio::time::sleep(delay) => {}
             }
         }
     }
@@ -313,7 +352,7 @@ impl Pipeline {
                             key: message.key(),
                             value: message.payload(),
                         };
-                        dead_letters.send(seq, &origin, &invalid);
+                        dead_letters.send(seq, &origin, invalid.kind.label(), &invalid.detail);
                     }
                     None => self.window.push_finished(partition, offset),
                 }
@@ -388,6 +427,7 @@ impl Pipeline {
                 FromPeer::Acks(ids) => {
                     let matched = ids.iter().filter(|id| self.window.ack(id)).count();
                     self.m.acknowledged.add(matched as u64);
+                    self.acked_on_link |= matched > 0;
                 }
                 FromPeer::Closed(reason) => {
                     self.drop_link(&reason);
@@ -396,6 +436,56 @@ impl Pipeline {
             }
             event = self.link.as_mut().and_then(|l| l.from_peer.try_recv().ok());
         }
+    }
+
+    /// At an ack timeout: counts it against the lines that had their time, if the receiver
+    /// was answering (it acknowledged something on this connection, or the line waits alone;
+    /// a receiver that acknowledges nothing while several lines wait is stalled, which is no
+    /// line's fault). A line that reached `ack_tries` is given up: dead-lettered, or, without
+    /// a dead-letter topic, the forwarder stops with an error.
+    fn give_up_unacknowledged(&mut self) -> Result<(), GivenUp> {
+        let alone = self.window.pending_lines().nth(1).is_none();
+        if !self.acked_on_link && !alone {
+            return Ok(());
+        }
+        let Some(cutoff) = Instant::now().checked_sub(self.settings.ack_timeout) else {
+            return Ok(());
+        };
+        let tries = self.settings.ack_tries;
+        for seq in self.window.strike(cutoff, tries) {
+            let Some(given_up) = self.window.give_up(seq) else {
+                continue;
+            };
+            self.m.unacknowledged.inc();
+            let (partition, offset, id) = (given_up.partition, given_up.offset, &given_up.line.id);
+            let Some(dead_letters) = &self.dead_letters else {
+                return Err(GivenUp {
+                    id: id.to_string(),
+                    topic: self.settings.topic.clone(),
+                    partition,
+                    offset,
+                    tries,
+                });
+            };
+            tracing::error!(
+                %id,
+                partition,
+                offset,
+                tries,
+                "signal never acknowledged, copying it to the dead-letter topic and committing past it"
+            );
+            let bytes = &given_up.line.bytes;
+            let origin = Origin {
+                topic: &self.settings.topic,
+                partition,
+                offset,
+                key: None,
+                value: Some(bytes.strip_suffix(b"\n").unwrap_or(bytes)),
+            };
+            let detail = format!("not acknowledged after {tries} tries");
+            dead_letters.send(seq, &origin, "unacknowledged", &detail);
+        }
+        Ok(())
     }
 
     fn drop_link(&mut self, reason: &LinkError) {

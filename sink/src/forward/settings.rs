@@ -45,6 +45,12 @@ pub struct ForwardSettings {
     /// With `ack`: a line not acknowledged this long after it was written is taken as lost;
     /// the connection is reopened and every unacknowledged line sent again.
     pub ack_timeout: Duration,
+    /// With `ack`: a line whose acknowledgement timed out this many times while the receiver
+    /// was answering (it acknowledged other lines on the same connection, or this line was the
+    /// only one waiting) is given up: copied to `dead_letter_topic` and committed past, or,
+    /// without a dead-letter topic, the forwarder stops with an error (exit 1) rather than
+    /// hold every later commit of the partition back forever. 0: never give up.
+    pub ack_tries: u32,
     /// Line format on the wire.
     pub format: Format,
     /// Which signals to forward (the others are committed without being sent).
@@ -73,6 +79,10 @@ pub struct ForwardSettings {
     pub backoff_initial: Duration,
     /// Longest reconnect delay.
     pub backoff_max: Duration,
+    /// A connection that stayed up this long starts the reconnect delays over from
+    /// `backoff_initial` when it breaks; one that broke sooner (a peer that accepts and then
+    /// drops) keeps them growing.
+    pub healthy_after: Duration,
     /// On shutdown, wait at most this long for outstanding writes and acknowledgements before
     /// committing what was delivered.
     pub shutdown_timeout: Duration,
@@ -92,6 +102,7 @@ impl Default for ForwardSettings {
             tls_server_name: None,
             ack: true,
             ack_timeout: Duration::from_secs(10),
+            ack_tries: 5,
             format: Format::Ndjson,
             filter: Filter::default(),
             dead_letter_topic: None,
@@ -104,6 +115,7 @@ impl Default for ForwardSettings {
             write_timeout: Duration::from_secs(10),
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
+            healthy_after: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(5),
             metrics: MetricsSettings::default(),
         }

@@ -18,8 +18,20 @@ pub type Seq = u64;
 #[derive(Debug, Clone)]
 pub struct Line {
     pub bytes: Arc<[u8]>,
+    /// The signal's id (what the receiver acknowledges).
+    pub id: Arc<str>,
     /// When it was last written; `None` until it is.
     pub sent_at: Option<Instant>,
+    /// Acknowledgement timeouts counted against it (see [`Window::strike`]).
+    pub strikes: u32,
+}
+
+/// A record whose line was given up (see [`Window::give_up`]).
+#[derive(Debug)]
+pub struct GivenUpLine {
+    pub partition: i32,
+    pub offset: i64,
+    pub line: Line,
 }
 
 #[derive(Debug)]
@@ -97,16 +109,19 @@ impl Window {
     /// A record whose line must reach the endpoint.
     pub fn push_line(&mut self, partition: i32, offset: i64, id: &str, bytes: Arc<[u8]>) -> Seq {
         self.bytes += bytes.len();
+        let id: Arc<str> = Arc::from(id);
         let seq = self.push(
             partition,
             offset,
             State::Pending(Line {
                 bytes,
+                id: id.clone(),
                 sent_at: None,
+                strikes: 0,
             }),
         );
         if let Some(by_id) = &mut self.by_id {
-            by_id.entry(Arc::from(id)).or_default().push_back(seq);
+            by_id.entry(id).or_default().push_back(seq);
         }
         seq
     }
@@ -142,7 +157,7 @@ impl Window {
     }
 
     /// Finishes the oldest pending line with this signal id; false if there is none (a late
-    /// or unknown acknowledgement, which is ignored).
+    /// or unknown acknowledgement, or a line given up, which is ignored).
     pub fn ack(&mut self, id: &str) -> bool {
         let Some(by_id) = &mut self.by_id else {
             return false;
@@ -172,6 +187,48 @@ impl Window {
                 State::Pending(line) => Some((self.first + i as Seq, line)),
                 _ => None,
             })
+    }
+
+    /// Counts an acknowledgement timeout against every pending line written at or before
+    /// `cutoff`; returns those that reached `tries` (never, when `tries` is 0), oldest first.
+    pub fn strike(&mut self, cutoff: Instant, tries: u32) -> Vec<Seq> {
+        let first = self.first;
+        let mut out = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let State::Pending(line) = &mut slot.state {
+                if line.sent_at.is_some_and(|at| at <= cutoff) {
+                    line.strikes += 1;
+                    if tries > 0 && line.strikes >= tries {
+                        out.push(first + i as Seq);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Stops waiting for the acknowledgement of `seq`'s line: it is neither sent again nor
+    /// acknowledged, and waits for [`Window::finish`] (once its dead-letter copy is stored).
+    pub fn give_up(&mut self, seq: Seq) -> Option<GivenUpLine> {
+        let index = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        let slot = self.slots.get_mut(index)?;
+        let State::Pending(line) = std::mem::replace(&mut slot.state, State::Waiting) else {
+            return None;
+        };
+        self.bytes -= line.bytes.len();
+        if let Some(by_id) = &mut self.by_id {
+            if let Some(seqs) = by_id.get_mut(&line.id) {
+                seqs.retain(|s| *s != seq);
+                if seqs.is_empty() {
+                    by_id.remove(&line.id);
+                }
+            }
+        }
+        Some(GivenUpLine {
+            partition: slot.partition,
+            offset: slot.offset,
+            line,
+        })
     }
 
     /// Whether a record waits for something other than the endpoint (a dead-letter copy).
@@ -313,6 +370,36 @@ mod tests {
         assert_eq!(w.forget(|_| false), 1);
         assert!(w.has_room() && w.is_empty());
         assert_eq!(w.push_waiting(0, 3), 2, "seqs are never reused");
+    }
+
+    #[test]
+    fn a_line_struck_often_enough_is_given_up_and_holds_its_commit_until_finished() {
+        let mut w = Window::new(10, 1000, true);
+        let t = Instant::now();
+        let a = w.push_line(0, 1, "a", line("a"));
+        let b = w.push_line(1, 5, "b", line("b"));
+        w.sent(a, t);
+        assert!(w.strike(t, 2).is_empty(), "one strike of two");
+        assert!(
+            w.strike(t - std::time::Duration::from_secs(1), 2)
+                .is_empty(),
+            "written after the cutoff"
+        );
+        assert_eq!(w.strike(t, 2), [a]);
+        assert!(w.strike(t, 0).is_empty(), "0: never given up");
+        let given_up = w.give_up(a).unwrap();
+        assert_eq!(
+            (given_up.partition, given_up.offset, &*given_up.line.id),
+            (0, 1, "a")
+        );
+        assert!(!w.ack("a"), "no longer waits for its acknowledgement");
+        let pending: Vec<_> = w.pending_lines().map(|(seq, _)| seq).collect();
+        assert_eq!(pending, [b], "nor is it sent again");
+        w.sent(b, t);
+        assert!(w.ack("b"));
+        assert!(w.take_commits().is_empty(), "held until its copy is stored");
+        w.finish(a);
+        assert_eq!(w.take_commits(), [(0, 2), (1, 6)]);
     }
 
     #[test]

@@ -10,6 +10,6 @@ pub(crate) mod decode;
 pub(crate) mod filter;
 pub(crate) mod format;
 
-pub(crate) use decode::{decode, skipped, Invalid, Skipped};
+pub(crate) use decode::{decode, skipped, Skipped};
 pub use filter::Filter;
 pub use format::Format;
