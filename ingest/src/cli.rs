@@ -67,7 +67,9 @@ struct OutputArgs {
     topic: String,
 
     /// Topic for bad input: the raw frame or trade as value, the reason in the `reason`
-    /// header (and as key), details in `detail`, `source`, `recv_ts`. Unset: only counted.
+    /// header (and as key), details in `detail`, `source`, `recv_ts`; also for records Kafka
+    /// refuses for good (too large, invalid timestamp). Unset: bad input is only counted, and
+    /// a record Kafka refuses stops the run with exit code 1.
     #[arg(long, env = "INGEST_DEAD_LETTER_TOPIC")]
     dead_letter_topic: Option<String>,
 
@@ -166,11 +168,19 @@ struct KrakenArgs {
     #[arg(long, env = "INGEST_RECORD")]
     record: Option<PathBuf>,
 
-    /// At startup, read back this many records per partition of --topic and skip those
-    /// trades if Kraken's snapshot repeats them after a restart (0: off).
+    /// At startup, read --topic back from its end until every symbol's last 50 trades are
+    /// known (at most this many records per partition), and skip those trades when Kraken's
+    /// snapshot repeats them after a restart (0: no read-back).
     #[arg(long, env = "INGEST_RESUME_LOOKBACK",
           default_value_t = KrakenSettings::default().resume_lookback)]
     resume_lookback: i64,
+
+    /// Dead-letter (as `ahead_of_receive_time`) a trade stamped more than this many seconds
+    /// after we received it: one trade from the future would move the Spark query's watermark
+    /// past every real trade. Older trades always pass (0: no check).
+    #[arg(long, env = "INGEST_MAX_CLOCK_SKEW_S",
+          default_value_t = max_clock_skew_s(KrakenSettings::default().max_clock_skew))]
+    max_clock_skew_s: f64,
 
     #[command(flatten)]
     output: OutputArgs,
@@ -308,6 +318,11 @@ impl Cli {
     }
 }
 
+/// `--max-clock-skew-s` of a setting: 0 for no check.
+fn max_clock_skew_s(d: Option<Duration>) -> f64 {
+    d.map_or(0.0, |d| d.as_secs_f64())
+}
+
 fn millis(d: Duration) -> u64 {
     d.as_millis().try_into().unwrap_or(u64::MAX)
 }
@@ -375,7 +390,11 @@ impl KrakenArgs {
             rest_timeout: secs("rest-timeout-s", self.rest_timeout_s, problems),
             record: self.record.clone(),
             resume_lookback: self.resume_lookback,
-            max_clock_skew: KrakenSettings::default().max_clock_skew,
+            max_clock_skew: if self.max_clock_skew_s == 0.0 {
+                None
+            } else {
+                Some(secs("max-clock-skew-s", self.max_clock_skew_s, problems))
+            },
         })
     }
 }
@@ -526,6 +545,21 @@ mod tests {
             panic!()
         };
         assert_eq!(settings, FakeExchangeSettings::default());
+    }
+
+    #[test]
+    fn max_clock_skew_zero_means_no_check() {
+        let (settings, _) = ingest(&["ingest", "kraken", "--max-clock-skew-s", "0"]);
+        let Source::Kraken(k) = settings.source else {
+            panic!()
+        };
+        assert_eq!(k.max_clock_skew, None);
+        let (settings, _) = ingest(&["ingest", "kraken", "--max-clock-skew-s", "2.5"]);
+        let Source::Kraken(k) = settings.source else {
+            panic!()
+        };
+        assert_eq!(k.max_clock_skew, Some(Duration::from_millis(2500)));
+        assert!(task(&["ingest", "kraken", "--max-clock-skew-s", "-1"]).is_err());
     }
 
     #[test]

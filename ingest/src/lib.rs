@@ -103,8 +103,15 @@ pub async fn run(
         topics.ticker.is_some(),
     );
     if let Source::Kraken(k) = &settings.source {
+        emitter.reject_ahead_of_receipt(k.max_clock_skew);
         if k.resume_lookback > 0 {
-            pipeline::resume::prime(&settings.output, k.resume_lookback, &mut emitter).await;
+            pipeline::resume::prime(
+                &settings.output,
+                &k.symbols,
+                k.resume_lookback,
+                &mut emitter,
+            )
+            .await;
         }
     }
     let source_result = settings.source.run(&mut emitter, shutdown.clone()).await;

@@ -3,7 +3,10 @@
 //! One place decides, for all sources alike, that a trade is sent once (de-duplication by
 //! symbol and trade id), how it is keyed and stamped, and what happens to bad input (counted by
 //! kind, logged at a limited rate, and written raw with its reason to the dead-letter topic when
-//! one is configured). Records are handed to the queue a frame at a time ([`Emitter::flush`], which
+//! one is configured). For a live source it also keeps out a trade stamped too far ahead of its
+//! receipt (bad input of its own kind): one trade from the future would move the Spark query's
+//! watermark past every real trade. Recordings and the simulator play any time, so they are
+//! not checked. Records are handed to the queue a frame at a time ([`Emitter::flush`], which
 //! sources call after each frame and before they sleep); handing over waits while the queue to
 //! Kafka is full: that is the backpressure.
 
@@ -14,7 +17,7 @@ use service::bad_input::InputKind;
 use super::dedup::Dedup;
 use super::output::{Closed, Queue, Record, RecordKind};
 use crate::metrics::Metrics;
-use crate::source::kraken::protocol::{Bad, BadItem, Message, TickerItem};
+use crate::source::kraken::protocol::{Bad, BadItem, BadKind, Message, TickerItem};
 
 /// Feeds records to the Kafka output.
 pub struct Emitter {
@@ -25,6 +28,8 @@ pub struct Emitter {
     metrics: Metrics,
     dead_letters: bool,
     tickers: bool,
+    /// Largest lead of a trade's time over its receipt (`None`: not checked).
+    max_ahead: Option<chrono::Duration>,
 }
 
 /// Trade ids remembered exactly per symbol (see [`Dedup`]). A reconnect snapshot holds 50.
@@ -43,7 +48,16 @@ impl Emitter {
             metrics,
             dead_letters,
             tickers,
+            max_ahead: None,
         }
+    }
+
+    /// Keeps out (as [`BadKind::AheadOfReceiveTime`]) every trade stamped more than `max`
+    /// after it was received; `None` checks nothing. Only a trade ahead is refused: a snapshot
+    /// or a backfill rightly delivers old trades.
+    pub fn reject_ahead_of_receipt(&mut self, max: Option<std::time::Duration>) {
+        self.max_ahead =
+            max.map(|m| chrono::Duration::from_std(m).unwrap_or(chrono::Duration::MAX));
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -83,6 +97,22 @@ impl Emitter {
         if !self.dedup.first_time(&trade.symbol, trade.trade_id) {
             self.metrics.duplicates_skipped.inc();
             return Ok(());
+        }
+        if let Some(max) = self.max_ahead {
+            let ahead = trade.ts - trade.recv_ts;
+            if ahead > max {
+                let bad = Bad::new(
+                    BadKind::AheadOfReceiveTime,
+                    format!(
+                        "{} trade {} stamped {:.3} s after its receipt (at most {} s allowed)",
+                        trade.symbol,
+                        trade.trade_id,
+                        ahead.as_seconds_f64(),
+                        max.num_seconds()
+                    ),
+                );
+                return self.bad(&trade.exchange, &bad, &trade.to_json()).await;
+            }
         }
         let record = Record {
             kind: RecordKind::Trade,
@@ -171,7 +201,7 @@ fn json(trade: &Trade) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::kraken::protocol::{self, BadKind};
+    use crate::source::kraken::protocol;
     use service::metrics::Registry;
 
     #[tokio::test]
@@ -206,5 +236,48 @@ mod tests {
         assert_eq!(metrics.duplicates_skipped.get(), 1);
         assert_eq!(metrics.trades_received.get(), 2);
         assert_eq!(metrics.bad(BadKind::NotPositive).get(), 1);
+    }
+
+    #[tokio::test]
+    async fn only_trades_too_far_ahead_of_their_receipt_are_kept_out() {
+        let (queue, mut rx) = Queue::bounded(100);
+        let metrics = Metrics::new(Registry::new("t"));
+        let mut e = Emitter::new(queue, metrics.clone(), true, false);
+        let now = Utc::now();
+        let trade = |id: u64, ts| Trade {
+            exchange: "kraken".into(),
+            symbol: "BTC/USD".into(),
+            trade_id: id,
+            price: 1.0,
+            qty: 1.0,
+            side: contract::Side::Buy,
+            ord_type: "limit".into(),
+            ts,
+            recv_ts: now,
+        };
+        let minutes = chrono::Duration::minutes;
+        // Unchecked: anything goes.
+        e.trade(trade(1, now + minutes(60))).await.unwrap();
+        e.reject_ahead_of_receipt(Some(std::time::Duration::from_secs(300)));
+        e.trade(trade(2, now + minutes(4))).await.unwrap();
+        e.trade(trade(3, now - minutes(600))).await.unwrap();
+        e.trade(trade(4, now + minutes(6))).await.unwrap();
+        e.flush().await.unwrap();
+        drop(e);
+        let batch = rx.recv().await.unwrap();
+        let kinds: Vec<(RecordKind, &str)> =
+            batch.iter().map(|r| (r.kind, r.key.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (RecordKind::Trade, "BTC/USD"),
+                (RecordKind::Trade, "BTC/USD"),
+                (RecordKind::Trade, "BTC/USD"),
+                (RecordKind::DeadLetter, "ahead_of_receive_time"),
+            ]
+        );
+        let kept: Trade = serde_json::from_slice(&batch[3].payload).unwrap();
+        assert_eq!(kept.trade_id, 4);
+        assert_eq!(metrics.bad(BadKind::AheadOfReceiveTime).get(), 1);
     }
 }

@@ -6,9 +6,12 @@
 //! (broker away) the pump waits and retries. Messages never time out inside librdkafka
 //! (`message.timeout.ms=0`); a record whose delivery report is an error anyway is counted and
 //! sent again, unless Kafka rejected it for good (invalid timestamp, too large): that one goes
-//! to the dead-letter topic, or is counted and logged as an error when there is none. On
-//! shutdown the pump drains the queue and flushes until everything is acknowledged, or gives
-//! up after the flush timeout and says how many records were not delivered.
+//! to the dead-letter topic. When there is none (or the dead-letter topic refuses it too) the
+//! record would be lost, so the run fails, as Kafka Connect's default error tolerance does:
+//! the sources are stopped, everything accepted before is still delivered, and the run ends
+//! with [`OutputError::Refused`] naming the records. On shutdown the pump drains the queue and
+//! flushes until everything is acknowledged, or gives up after the flush timeout and says how
+//! many records were not delivered.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -194,7 +197,17 @@ pub enum OutputError {
     Unreachable { brokers: String, error: KafkaError },
     #[error("the Kafka pump task failed: {0}")]
     Task(String),
+    #[error(
+        "Kafka refused {count} record(s) for good and no dead-letter topic keeps them \
+         (--dead-letter-topic does): {}{}",
+        examples.join(", "),
+        if *count > examples.len() as u64 { ", ..." } else { "" }
+    )]
+    Refused { count: u64, examples: Vec<String> },
 }
+
+/// Refused records named in [`OutputError::Refused`]; the rest are counted.
+const REFUSED_EXAMPLES: usize = 5;
 
 impl OutputSettings {
     fn client_config(&self) -> Result<rdkafka::ClientConfig, OutputError> {
@@ -259,6 +272,8 @@ struct Delivery {
     /// Whether a dead-letter topic is configured.
     dead_letters: bool,
     retries: mpsc::UnboundedSender<Record>,
+    /// Records refused for good with nowhere to keep them, described for the error.
+    refused: mpsc::UnboundedSender<String>,
     log: LogLimiter,
 }
 
@@ -325,8 +340,10 @@ impl ProducerContext for Delivery {
                 };
                 if rejected {
                     // Sending it again would fail again: it goes to the dead-letter topic,
-                    // stamped now, with the reason; without one it is only counted and logged.
+                    // stamped now, with the reason; without one it would be lost, which ends
+                    // the run.
                     if !self.dead_letters || kind == RecordKind::DeadLetter {
+                        let _ = self.refused.send(describe(&record, error));
                         return;
                     }
                     let mut headers = vec![
@@ -350,6 +367,24 @@ impl ProducerContext for Delivery {
     }
 }
 
+/// A refused record for the error message: a trade by symbol and id, the others by kind and
+/// key, and Kafka's reason.
+fn describe(record: &Record, error: &KafkaError) -> String {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        trade_id: u64,
+    }
+    let what = match record.kind {
+        RecordKind::Trade => match serde_json::from_slice::<Id>(&record.payload) {
+            Ok(id) => format!("trade {} {}", record.key, id.trade_id),
+            Err(_) => format!("trade {}", record.key),
+        },
+        RecordKind::Ticker => format!("ticker {}", record.key),
+        RecordKind::DeadLetter => format!("dead letter {}", record.key),
+    };
+    format!("{what} ({error})")
+}
+
 /// The running pump: await it after the sources are done and the sender is dropped.
 pub struct Output {
     task: tokio::task::JoinHandle<Result<(), OutputError>>,
@@ -364,10 +399,12 @@ impl Output {
         shutdown: Shutdown,
     ) -> Result<(Queue, Output), OutputError> {
         let (retry_tx, retry_rx) = mpsc::unbounded_channel();
+        let (refused_tx, refused_rx) = mpsc::unbounded_channel();
         let context = Delivery {
             metrics: metrics.clone(),
             dead_letters: config.topics.dead_letter.is_some(),
             retries: retry_tx,
+            refused: refused_tx,
             log: LogLimiter::new(Duration::from_secs(1)),
         };
         let producer: ThreadedProducer<Delivery> = config
@@ -389,6 +426,9 @@ impl Output {
             metrics,
             shutdown,
             deadline: None,
+            refused_rx,
+            refused: Vec::new(),
+            refused_count: 0,
         };
         let task = tokio::spawn(pump.run(rx, retry_rx));
         Ok((queue, Output { task }))
@@ -413,6 +453,11 @@ struct Pump {
     shutdown: Shutdown,
     /// Set once shutdown is requested: when flushing has to stop.
     deadline: Option<Instant>,
+    /// Records refused for good with nowhere to keep them (see [`Delivery`]).
+    refused_rx: mpsc::UnboundedReceiver<String>,
+    /// The first of them, for the error, and how many there were.
+    refused: Vec<String>,
+    refused_count: u64,
 }
 
 const RETRY_BATCH: usize = 1024;
@@ -427,7 +472,36 @@ impl Pump {
         // Wake any source still waiting for room: nothing will make room any more.
         self.room.close();
         result?;
-        self.flush(&mut retry_rx).await
+        self.flush(&mut retry_rx).await?;
+        self.take_refused();
+        if self.refused_count > 0 {
+            return Err(OutputError::Refused {
+                count: self.refused_count,
+                examples: std::mem::take(&mut self.refused),
+            });
+        }
+        Ok(())
+    }
+
+    /// Notes the records refused with nowhere to keep them; after the first one the sources
+    /// are stopped (room closed: their next hand-over fails), what they handed over before
+    /// still goes out.
+    fn take_refused(&mut self) {
+        while let Ok(what) = self.refused_rx.try_recv() {
+            self.note_refused(what);
+        }
+    }
+
+    fn note_refused(&mut self, what: String) {
+        self.refused_count += 1;
+        if self.refused.len() < REFUSED_EXAMPLES {
+            tracing::error!(
+                record = %what,
+                "Kafka refused a record for good and no dead-letter topic keeps it: stopping"
+            );
+            self.refused.push(what);
+        }
+        self.room.close();
     }
 
     async fn pump(
@@ -443,6 +517,7 @@ impl Pump {
                 _ = stop.recv(), if self.deadline.is_none() => {
                     self.deadline_passed();
                 }
+                Some(what) = self.refused_rx.recv() => self.note_refused(what),
                 n = retry_rx.recv_many(&mut retries, RETRY_BATCH) => {
                     if n > 0 {
                         // Only records librdkafka itself gave up on come here: do not spin.

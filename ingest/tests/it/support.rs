@@ -15,7 +15,7 @@ use rdkafka::ClientConfig;
 use service::kafka::KafkaSettings;
 use service::metrics::{MetricsSettings, Registry};
 use service::shutdown::{self, ShutdownTrigger};
-use testkit::Record;
+use testkit::{wait_for, Record};
 use tokio::task::JoinHandle;
 
 /// Settings producing `source` to `topic` on `brokers` with the service's defaults, metrics
@@ -114,6 +114,35 @@ impl Running {
             .expect("ingest failed");
         self.metrics
     }
+}
+
+/// Sends `items` (Kraken v2 trade elements, good or bad) in one trade update frame of the
+/// fake exchange.
+pub fn send_trades(exchange: &FakeExchange, items: &[String]) {
+    exchange.send_raw(format!(
+        r#"{{"channel":"trade","type":"update","data":[{}]}}"#,
+        items.join(",")
+    ));
+}
+
+/// Waits until the market closed and `running` produced all its trades plus `test_trades`
+/// sent by the test as `TEST/USD`; returns the trades expected per symbol.
+pub async fn until_market_produced(
+    exchange: &FakeExchange,
+    running: &Running,
+    test_trades: u64,
+) -> BTreeMap<String, u64> {
+    wait_for(Duration::from_secs(60), || exchange.market_closed())
+        .await
+        .expect("market did not close");
+    let mut expected = exchange.published();
+    expected.insert("TEST/USD".into(), test_trades);
+    let total: u64 = expected.values().sum();
+    let produced = running.metrics.trades_produced.clone();
+    wait_for(Duration::from_secs(30), || produced.get() >= total)
+        .await
+        .unwrap_or_else(|_| panic!("{} of {total} produced", produced.get()));
+    expected
 }
 
 /// Records on the topic: the sum of the partitions' high watermarks (nothing is deleted).
