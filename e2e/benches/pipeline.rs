@@ -88,6 +88,7 @@ fn run(rate: f64, seconds: u64) {
         strategy,
         trades_partitions: 4,
         ack: false,
+        supervise: false,
     });
     // Warm-up: the query's first batches plan and compile; measure after that.
     std::thread::sleep(Duration::from_secs(10));

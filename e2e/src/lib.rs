@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use analytics::connect::Connection;
+use analytics::supervise::{self, SuperviseSettings};
 use analytics::{control, Strategy};
 use contract::Signal;
 use ingest::fake_exchange::{FakeExchange, FakeExchangeSettings};
@@ -48,6 +49,9 @@ pub struct Options {
     pub trades_partitions: i32,
     /// Acknowledgement mode between forwarder and receiver.
     pub ack: bool,
+    /// Run the query under `analytics supervise` (which submits it and starts it again when it
+    /// stops) instead of one submit.
+    pub supervise: bool,
 }
 
 /// A running pipeline. Dropping it stops the query and every service.
@@ -70,6 +74,14 @@ pub struct Pipeline {
     receiver: Option<Service<()>>,
     forwarder: Option<Service<()>>,
     ingest: Option<Service<()>>,
+    supervisor: Option<Supervisor>,
+}
+
+/// `analytics supervise` on its own thread (the Spark client must not run in an async task).
+struct Supervisor {
+    stop: ShutdownTrigger,
+    thread: std::thread::JoinHandle<()>,
+    registry: Registry,
 }
 
 struct Service<T> {
@@ -146,11 +158,16 @@ impl Pipeline {
             receiver: None,
             forwarder: None,
             ingest: None,
+            supervisor: None,
             rt,
         };
         pipeline.start_receiver();
-        pipeline.start_forwarder(&options.name);
-        pipeline.submit();
+        pipeline.start_forwarder();
+        if options.supervise {
+            pipeline.start_supervisor();
+        } else {
+            pipeline.submit();
+        }
         pipeline.start_ingest(&options.exchange);
         pipeline
     }
@@ -159,6 +176,38 @@ impl Pipeline {
     pub fn submit(&self) {
         control::submit(&self.spark, &self.strategy)
             .unwrap_or_else(|e| panic!("submit {}: {e}", self.strategy.query_name()));
+    }
+
+    fn start_supervisor(&mut self) {
+        let settings = SuperviseSettings {
+            connection: self.connection.clone(),
+            poll_interval: Duration::from_millis(500),
+            resubmit_backoff_initial: Duration::from_millis(500),
+            reconnect_backoff_initial: Duration::from_millis(500),
+            reconnect_backoff_max: Duration::from_secs(5),
+            ..SuperviseSettings::default()
+        };
+        let strategies = vec![self.strategy.clone()];
+        let registry = Registry::new("analytics");
+        let (stop, shutdown) = shutdown::channel();
+        let metrics = registry.clone();
+        let thread = std::thread::spawn(move || {
+            let report = supervise::run(&settings, strategies, &metrics, shutdown)
+                .expect("supervise settings");
+            assert!(report.given_up.is_empty(), "supervise gave up: {report:?}");
+        });
+        self.supervisor = Some(Supervisor {
+            stop,
+            thread,
+            registry,
+        });
+    }
+
+    /// How often the supervisor started the query again (0 without a supervisor).
+    pub fn resubmits(&self) -> f64 {
+        self.supervisor
+            .as_ref()
+            .map_or(0.0, |s| s.registry.value("resubmits_total"))
     }
 
     /// A new session to the Connect server (after it restarted, the old one is gone).
@@ -213,14 +262,21 @@ impl Pipeline {
         }
     }
 
-    fn start_forwarder(&mut self, name: &str) {
+    pub fn stop_forwarder(&mut self) {
+        if let Some(s) = self.forwarder.take() {
+            self.rt.block_on(s.stop());
+        }
+    }
+
+    /// Starts the forwarder (again): a restarted one resumes from the group's committed offsets.
+    pub fn start_forwarder(&mut self) {
         let settings = ForwardSettings {
             kafka: KafkaSettings {
                 brokers: testkit::brokers(),
                 ..KafkaSettings::default()
             },
             topic: self.signals_topic.clone(),
-            group_id: format!("e2e-{name}-{}", self.signals_topic),
+            group_id: format!("e2e-{}", self.signals_topic),
             endpoint: self.receiver_addr.to_string(),
             ack: self.options_ack,
             commit_interval: Duration::from_millis(200),
@@ -243,6 +299,8 @@ impl Pipeline {
         let config = IngestSettings {
             source: Source::Kraken(KrakenSettings {
                 url: self.exchange.url(),
+                rest_url: self.exchange.rest_url(),
+                rest_interval: Duration::from_millis(200),
                 symbols: exchange.market.symbols.clone(),
                 idle_timeout: Duration::from_secs(3),
                 backoff_initial: Duration::from_millis(100),
@@ -309,14 +367,37 @@ impl Pipeline {
         }
     }
 
+    /// Writes `trades` straight into the trades topic, next to what ingest produces (a
+    /// re-sent or broken record from any producer).
+    pub fn inject_trades(&self, trades: &[contract::Trade]) {
+        let records: Vec<(String, String, i64)> = trades
+            .iter()
+            .map(|t| (t.key().to_string(), t.to_json(), t.kafka_timestamp_ms()))
+            .collect();
+        self.rt
+            .block_on(testkit::produce(&self.trades_topic, &records));
+    }
+
     /// Trades ingest has produced to Kafka so far.
     pub fn trades_produced(&self) -> f64 {
-        self.ingest_metrics.registry.value("trades_produced_total")
+        self.ingest_metric("trades_produced_total")
+    }
+
+    /// An ingest metric by name (summed over its labels).
+    pub fn ingest_metric(&self, name: &str) -> f64 {
+        self.ingest_metrics.registry.value(name)
     }
 }
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
+        if let Some(s) = self.supervisor.take() {
+            // The supervisor stops the query it owns when it is stopped.
+            s.stop.fire();
+            if s.thread.join().is_err() {
+                eprintln!("the supervisor thread panicked");
+            }
+        }
         if let Err(e) = control::stop(&self.spark, self.strategy.query_name(), Duration::ZERO) {
             eprintln!("could not stop query {}: {e}", self.strategy.query_name());
         }

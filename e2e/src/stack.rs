@@ -31,3 +31,36 @@ pub fn stop(component: &str) {
 pub fn start(component: &str) {
     run(&["up", component]);
 }
+
+/// Kills one component with SIGKILL, as a crash or the kernel's OOM killer would: no shutdown
+/// hook runs. Waits until the process is gone; `spark/stack up` then reports it died and
+/// starts it again.
+pub fn kill(component: &str) {
+    let state = std::env::var("STACK_DIR").map_or_else(
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.stack"),
+        PathBuf::from,
+    );
+    let pid_file = state.join("pids").join(format!("{component}.pid"));
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap_or_else(|e| panic!("{}: {e}; is the stack up?", pid_file.display()));
+    let pid = pid.trim();
+    let killed = Command::new("kill")
+        .args(["-KILL", pid])
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill -KILL {pid} ({component}) failed");
+    let gone = || {
+        !Command::new("kill")
+            .args(["-0", pid])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !gone() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{component} (pid {pid}) still alive 30 s after SIGKILL"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
