@@ -261,10 +261,17 @@ pub struct Bar {
 }
 
 /// Bars per symbol, in time order, from trades in any order. Open and close are the first and
-/// last trade by `(ts, trade_id)`. Only intervals with trades have a bar.
+/// last trade by `(ts, trade_id)`. Only intervals with trades have a bar. A trade given twice
+/// (the same symbol and trade id) counts once, as the query drops repeats; unlike the query,
+/// which forgets a trade once the watermark passed it (a later repeat is late anyway), this
+/// remembers them all.
 pub fn bars(trades: &[Trade], interval_s: u64) -> BTreeMap<String, Vec<Bar>> {
     let step = interval_s as i64 * 1_000_000;
-    let mut sorted: Vec<&Trade> = trades.iter().collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut sorted: Vec<&Trade> = trades
+        .iter()
+        .filter(|t| seen.insert((t.symbol.as_str(), t.trade_id)))
+        .collect();
     sorted.sort_by_key(|t| (t.ts, t.trade_id));
     let mut out: BTreeMap<String, BTreeMap<i64, Bar>> = BTreeMap::new();
     for t in sorted {
@@ -482,6 +489,18 @@ mod tests {
         );
         assert_eq!((b[0].volume, b[0].trades), (3.0, 3));
         assert_eq!(b[1].start, b[0].end);
+    }
+
+    #[test]
+    fn a_trade_twice_counts_once_per_symbol() {
+        let t = [
+            trade("A", 1, 1, 10.0),
+            trade("A", 1, 1, 10.0),
+            trade("B", 1, 1, 10.0),
+        ];
+        let b = bars(&t, 20);
+        assert_eq!((b["A"][0].volume, b["A"][0].trades), (1.0, 1));
+        assert_eq!(b["B"][0].trades, 1);
     }
 
     #[test]
