@@ -10,9 +10,10 @@
 //!
 //! ## Layout
 //! - [`forward`]: `sink forward`, Kafka consumer group -> TCP, offsets committed only after a
-//!   line was written (or acknowledged), reconnecting with backoff.
-//! - [`receive`]: `sink receive`, a TCP server that prints, de-duplicates, acknowledges and
-//!   appends signals; usable as a library with an observable received set.
+//!   line was acknowledged (by default; or only written, without acknowledgements),
+//!   reconnecting with backoff.
+//! - [`receive`]: `sink receive`, a TCP server that prints, de-duplicates, appends and then
+//!   acknowledges signals; usable as a library with an observable received set.
 //! - `line`: turning a Kafka record into a signal ([`Filter`] selects) and a signal into a
 //!   line ([`Format`]), and counting what is not a signal.
 //! - `tls`: rustls client and server configurations from PEM files.

@@ -2,7 +2,9 @@
 //!
 //! One task runs the loop: consume a batch of records, turn each into a line (or skip it),
 //! write the batch, and let the `window` decide which offsets may be committed: those whose
-//! line was written (or, with `ack`, acknowledged by the receiver's answering its id).
+//! line was acknowledged by the receiver's answering its id (`ack`, the default), or only
+//! written, without it. A line never acknowledged is given up after `ack_tries` (dead-lettered,
+//! or the forwarder stops), so it cannot hold every commit back forever.
 //! While the endpoint is down the loop reconnects with exponential backoff and jitter and does
 //! not consume: its position stays where it was, and everything unfinished is sent again on
 //! the new connection. The window's cap bounds memory whatever the backlog. On shutdown it
