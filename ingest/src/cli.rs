@@ -559,7 +559,7 @@ mod tests {
             panic!()
         };
         assert_eq!(k.max_clock_skew, Some(Duration::from_millis(2500)));
-        assert!(task(&["ingest", "kraken", "--max-clock-skew-s", "-1"]).is_err());
+        assert!(task(&["ingest", "kraken", "--max-clock-skew-s=-1"]).is_err());
     }
 
     #[test]
