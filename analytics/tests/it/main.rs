@@ -7,5 +7,6 @@ mod cli;
 mod exact;
 mod malformed;
 mod skeleton;
-mod support;
 mod supervise;
+mod support;
+mod talib;
