@@ -304,16 +304,24 @@ pub fn bars(trades: &[Trade], interval_s: u64) -> BTreeMap<String, Vec<Bar>> {
         .collect()
 }
 
-/// The filled lookback window ending with `bars[last]`: from the first real bar within the
-/// `lookback` intervals ending at its end, every interval, an empty one as a flat bar at the
-/// previous close with volume 0.
-pub fn window(bars: &[Bar], last: usize, lookback: u32, interval_s: u64) -> Vec<Bar> {
+/// The filled lookback window ending with `bars[last]`: the `lookback` intervals ending at
+/// its end, an empty one as a flat bar at the previous close with volume 0. The close that
+/// fills the oldest intervals is looked for up to `gap_fill` bars before them; without one the
+/// window starts at its first real bar.
+pub fn window(
+    bars: &[Bar],
+    last: usize,
+    lookback: u32,
+    gap_fill: u32,
+    interval_s: u64,
+) -> Vec<Bar> {
     let step = Duration::seconds(interval_s as i64);
     let end = bars[last].end;
     let window_start = end - step * lookback as i32;
+    let reach = window_start - step * gap_fill as i32;
     let first = bars[..=last]
         .iter()
-        .position(|b| b.start >= window_start)
+        .position(|b| b.start >= reach)
         .expect("the last bar is inside its own window");
     let mut out: Vec<Bar> = Vec::new();
     for b in &bars[first..=last] {
@@ -334,6 +342,7 @@ pub fn window(bars: &[Bar], last: usize, lookback: u32, interval_s: u64) -> Vec<
         }
         out.push(b.clone());
     }
+    out.retain(|b| b.start >= window_start);
     out
 }
 
@@ -358,7 +367,8 @@ pub fn signals(trades: &[Trade], strategy: &Strategy) -> Vec<Signal> {
     let mut out = Vec::new();
     for (symbol, bars) in bars(trades, interval_s) {
         for i in 0..bars.len() {
-            let w = window(&bars, i, strategy.bars.lookback, interval_s);
+            let (lookback, gap_fill) = (strategy.bars.lookback, strategy.bars.gap_fill);
+            let w = window(&bars, i, lookback, gap_fill, interval_s);
             let close: Vec<f64> = w.iter().map(|b| b.close).collect();
             let (indicators, action, reasons) = evaluate(&close, strategy);
             if reasons.is_empty() && !strategy.rules.every_bar {
@@ -513,10 +523,15 @@ mod tests {
         ];
         let b = &bars(&t, 10)["A"];
         assert_eq!(b.len(), 4);
-        let w = window(b, 3, 4, 10);
+        let w = window(b, 3, 4, 0, 10);
         // Window covers [20, 60): slots 20 (empty, before the first real bar), 30 (empty), 40, 50.
         assert_eq!(w.len(), 2);
-        let w = window(b, 3, 6, 10);
+        // Looking one bar further back finds the close of [10, 20) for the empty 20 and 30.
+        let w = window(b, 3, 4, 1, 10);
+        let closes: Vec<f64> = w.iter().map(|b| b.close).collect();
+        assert_eq!(closes, [2.0, 2.0, 3.0, 4.0]);
+        assert_eq!((w[0].start, w[0].volume, w[0].trades), (b[1].end, 0.0, 0));
+        let w = window(b, 3, 6, 0, 10);
         // [0, 60): bars 0, 10, then 20 and 30 filled flat at 2.0, then 40, 50.
         let closes: Vec<f64> = w.iter().map(|b| b.close).collect();
         assert_eq!(closes, [1.0, 2.0, 2.0, 2.0, 3.0, 4.0]);

@@ -61,7 +61,10 @@ pub struct Described {
 /// Every step from the raw Kafka rows (`key`, `value`, ...) to the sink's `key`, `value`.
 pub fn steps(s: &Strategy) -> Vec<Described> {
     let bar_s = s.bars.interval_s;
-    let lookback_s = bar_s * s.bars.lookback as u64;
+    let lookback = s.bars.lookback as u64;
+    // The window reaches `gap_fill` bars further back than the L intervals it evaluates, only
+    // to find the close that fills its oldest intervals when they had no trade.
+    let lookback_s = bar_s * (lookback + s.bars.gap_fill as u64);
     let d = |what, step| Described { what, step };
     let mut out = vec![
         d(
@@ -140,7 +143,7 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
             ]),
         ),
         d(
-            "lookback: sliding windows of L bars, one per bar, the bars sorted by end",
+            "lookback: sliding windows of L + gap_fill bars, one per bar, the bars sorted by end",
             Step::Aggregate {
                 keys: vec![
                     format!("window(bar_time, '{lookback_s} seconds', '{bar_s} seconds') AS lw"),
@@ -163,14 +166,17 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
             Step::Filter("element_at(raw, -1).bar_end = window_end".into()),
         ),
         d(
-            "closes from the first real bar on, empty intervals filled with the previous close",
+            "closes of the last L intervals (from the first real bar on), an empty interval \
+             filled with the close before it, found up to gap_fill bars before the L",
             Step::Select(vec![
                 "symbol".into(),
                 "element_at(raw, -1) AS bar".into(),
                 format!(
-                    "transform(sequence(element_at(raw, 1).bar_end, window_end, \
+                    "transform(sequence(greatest(element_at(raw, 1).bar_end, \
+                     window_end - INTERVAL {back} SECONDS), window_end, \
                      INTERVAL {bar_s} SECONDS), e -> element_at(filter(raw, r -> r.bar_end <= e), \
-                     -1).close) AS closes"
+                     -1).close) AS closes",
+                    back = bar_s * (lookback - 1),
                 ),
             ]),
         ),
@@ -593,8 +599,13 @@ mod tests {
         assert_eq!(kinds.iter().filter(|k| **k == "aggregate").count(), 2);
         let text = all_sql(&s);
         assert!(text.contains("window(ts, '60 seconds') AS bar"), "{text}");
+        // L = 100 bars evaluated, 20 more (gap_fill) only to fill empty oldest intervals.
         assert!(
-            text.contains("window(bar_time, '6000 seconds', '60 seconds') AS lw"),
+            text.contains("window(bar_time, '7200 seconds', '60 seconds') AS lw"),
+            "{text}"
+        );
+        assert!(
+            text.contains("window_end - INTERVAL 5940 SECONDS"),
             "{text}"
         );
         assert!(text.contains("WATERMARK ts DELAY 5 seconds"));

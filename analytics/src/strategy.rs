@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 /// Environment variable naming the root under which default checkpoints live.
 pub const CHECKPOINT_ROOT_ENV: &str = "TRADESIGNAL_CHECKPOINT_ROOT";
+/// How far back, in bars, a window's oldest empty intervals look for their close by default.
+pub const DEFAULT_GAP_FILL_BARS: u32 = 20;
 /// Largest lookback accepted: state grows with L² per symbol.
 pub const MAX_LOOKBACK_BARS: u32 = 1000;
 
@@ -81,6 +83,12 @@ pub struct Bars {
     /// indicators (EMA, RSI, MACD) restart at the window's first bar, so a larger L is closer
     /// to an unbounded series, at the cost of state growing with L² per symbol.
     pub lookback: u32,
+    /// When a window's oldest intervals had no trade, they are flat bars at the last close
+    /// before the window, looked for up to this many bars further back; the indicators then
+    /// equal TA-Lib's on the forward-filled series. A silence reaching further back (or the
+    /// start of a symbol's history) starts the window at its first real bar instead (its
+    /// `bars` < L). State grows with L·(L + gap_fill) per symbol.
+    pub gap_fill: u32,
 }
 
 /// Indicator periods (in bars) and thresholds. Definitions are TA-Lib's defaults.
@@ -208,6 +216,7 @@ impl Default for Bars {
             interval_s: 60,
             watermark_delay_s: 5,
             lookback: 100,
+            gap_fill: DEFAULT_GAP_FILL_BARS,
         }
     }
 }
@@ -536,6 +545,11 @@ impl Strategy {
                 "{} must be between 2 and {MAX_LOOKBACK_BARS} bars",
                 b.lookback
             ),
+        );
+        check(
+            b.gap_fill <= MAX_LOOKBACK_BARS,
+            "bars.gap_fill",
+            format!("{} must be at most {MAX_LOOKBACK_BARS} bars", b.gap_fill),
         );
 
         let i = &self.indicators;
