@@ -10,6 +10,7 @@
 //! - [`strategy`]: the strategy file, its defaults, `--set` overrides and validation; no
 //!   two strategies of one query name.
 //! - [`rules`]: what each rule compares, defined once for the SQL and the reference.
+//! - [`lang`]: the rule language of `rules.custom`: parsed, type-checked, compiled to SQL.
 //! - [`sql`]: the query as Spark SQL steps (indicators as higher-order functions).
 //! - [`query`]: the steps as a DataFrame with the Kafka source and sink; start, explain.
 //!   Knows nothing of names or sessions; [`control`] builds on it, never the other way round.
@@ -26,6 +27,7 @@
 pub mod connect;
 pub mod control;
 pub mod error;
+pub mod lang;
 pub mod progress;
 pub mod query;
 pub mod reference;

@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use contract::records::Indicators;
 use contract::{Action, Signal, Trade};
 
+use crate::lang::{self, Arith, Cmp, Cond, Num};
 use crate::rules::{self, Crossing, Direction, Line, Series, Tolerance, TIE};
 use crate::strategy::{IndicatorParams, Strategy};
 
@@ -147,9 +148,10 @@ pub fn macd(x: &[f64], f: usize, s: usize, g: usize) -> Bands {
     (m, sig, hist)
 }
 
-/// Every indicator of a strategy over one window of closes.
+/// Every indicator of a strategy over one window of bars.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndicatorSeries {
+    pub bars: Vec<Bar>,
     pub close: Vec<f64>,
     pub sma_fast: Vec<Option<f64>>,
     pub sma_slow: Vec<Option<f64>>,
@@ -164,12 +166,14 @@ pub struct IndicatorSeries {
 }
 
 impl IndicatorSeries {
-    pub fn compute(close: &[f64], p: &IndicatorParams) -> Self {
+    pub fn compute(bars: &[Bar], p: &IndicatorParams) -> Self {
+        let close: &[f64] = &bars.iter().map(|b| b.close).collect::<Vec<f64>>();
         let u = |v: u32| v as usize;
         let (macd, macd_signal, macd_hist) =
             macd(close, u(p.macd_fast), u(p.macd_slow), u(p.macd_signal));
         let (bb_upper, bb_middle, bb_lower) = bbands(close, u(p.bb_period), p.bb_k);
         IndicatorSeries {
+            bars: bars.to_vec(),
             close: close.to_vec(),
             sma_fast: sma(close, u(p.sma_fast)),
             sma_slow: sma(close, u(p.sma_slow)),
@@ -186,15 +190,23 @@ impl IndicatorSeries {
 
     /// A series' value at position `i`.
     pub fn value(&self, series: Series, i: usize) -> Option<f64> {
+        let bar = self.bars.get(i)?;
         match series {
-            Series::Close => self.close.get(i).copied(),
+            Series::Open => Some(bar.open),
+            Series::High => Some(bar.high),
+            Series::Low => Some(bar.low),
+            Series::Close => Some(bar.close),
+            Series::Volume => Some(bar.volume),
+            Series::Trades => Some(bar.trades as f64),
             Series::SmaFast => self.sma_fast[i],
             Series::SmaSlow => self.sma_slow[i],
             Series::Ema => self.ema[i],
             Series::Rsi => self.rsi[i],
             Series::Macd => self.macd[i],
             Series::MacdSignal => self.macd_signal[i],
+            Series::MacdHist => self.macd_hist[i],
             Series::BbUpper => self.bb_upper[i],
+            Series::BbMiddle => self.bb_middle[i],
             Series::BbLower => self.bb_lower[i],
         }
     }
@@ -244,6 +256,71 @@ impl IndicatorSeries {
             (Some(before), Some(now), Direction::Down) => before >= 0 && now < 0,
             _ => false,
         }
+    }
+}
+
+/// A custom rule's condition at position `last`, in SQL's three-valued logic: `None` when
+/// an operand is missing (see [`crate::lang`] for the semantics).
+pub fn holds(c: &Cond, s: &IndicatorSeries, last: usize) -> Option<bool> {
+    match c {
+        Cond::Compare {
+            left,
+            op,
+            right,
+            tolerance,
+            back,
+        } => {
+            let d = number(left, s, last)? - number(right, s, last)?;
+            let tol = match tolerance {
+                Tolerance::Price => {
+                    TIE * s
+                        .value(Series::Close, last.checked_sub(*back as usize)?)?
+                        .abs()
+                }
+                Tolerance::Absolute => TIE,
+            };
+            Some(match op {
+                Cmp::Lt => d < -tol,
+                Cmp::Le => d <= tol,
+                Cmp::Gt => d > tol,
+                Cmp::Ge => d >= -tol,
+                Cmp::Eq => d.abs() <= tol,
+                Cmp::Ne => d.abs() > tol,
+            })
+        }
+        Cond::And(a, b) => match (holds(a, s, last), holds(b, s, last)) {
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            (Some(true), Some(true)) => Some(true),
+            _ => None,
+        },
+        Cond::Or(a, b) => match (holds(a, s, last), holds(b, s, last)) {
+            (Some(true), _) | (_, Some(true)) => Some(true),
+            (Some(false), Some(false)) => Some(false),
+            _ => None,
+        },
+        Cond::Not(a) => holds(a, s, last).map(|v| !v),
+    }
+}
+
+/// A number of a custom rule at position `last`; `None` when missing or divided by zero.
+fn number(n: &Num, s: &IndicatorSeries, last: usize) -> Option<f64> {
+    let both = |a: &Num, b: &Num| Some((number(a, s, last)?, number(b, s, last)?));
+    match n {
+        Num::Literal(x) => Some(*x),
+        Num::Series { series, back } => s.value(*series, last.checked_sub(*back as usize)?),
+        Num::Neg(a) => number(a, s, last).map(|v| -v),
+        Num::Abs(a) => number(a, s, last).map(f64::abs),
+        Num::Arith(op, a, b) => {
+            let (a, b) = both(a, b)?;
+            match op {
+                Arith::Add => Some(a + b),
+                Arith::Sub => Some(a - b),
+                Arith::Mul => Some(a * b),
+                Arith::Div => (b != 0.0).then(|| a / b),
+            }
+        }
+        Num::Min(a, b) => both(a, b).map(|(a, b)| a.min(b)),
+        Num::Max(a, b) => both(a, b).map(|(a, b)| a.max(b)),
     }
 }
 
@@ -346,17 +423,27 @@ pub fn window(
     out
 }
 
-/// Indicators, action and reasons of the last bar of a window of closes.
-pub fn evaluate(close: &[f64], strategy: &Strategy) -> (Indicators, Action, Vec<String>) {
-    let series = IndicatorSeries::compute(close, &strategy.indicators);
-    let last = close.len() - 1;
-    let fired: Vec<Crossing> =
+/// Indicators, action and reasons of the last bar of a window (built-in rules, then the
+/// custom ones). Panics on custom rules that do not compile (a strategy not validated).
+pub fn evaluate(window: &[Bar], strategy: &Strategy) -> (Indicators, Action, Vec<String>) {
+    let series = IndicatorSeries::compute(window, &strategy.indicators);
+    let last = window.len() - 1;
+    let custom = lang::compile_rules(&strategy.rules.custom)
+        .unwrap_or_else(|(i, e)| panic!("rules.custom[{i}] does not compile: {e:?}"));
+    let fired: Vec<(Action, String)> =
         rules::enabled_crossings(&strategy.rules.enabled, &strategy.indicators)
             .into_iter()
             .filter(|c| series.fires(c, last))
+            .map(|c| (c.action, c.reason.to_string()))
+            .chain(
+                custom
+                    .into_iter()
+                    .filter(|r| holds(&r.when, &series, last) == Some(true))
+                    .map(|r| (r.action, r.reason)),
+            )
             .collect();
-    let action = rules::combine(fired.iter().map(|c| c.action));
-    let reasons = fired.iter().map(|c| c.reason.to_string()).collect();
+    let action = rules::combine(fired.iter().map(|f| f.0));
+    let reasons = fired.into_iter().map(|f| f.1).collect();
     (series.at(last), action, reasons)
 }
 
@@ -369,8 +456,7 @@ pub fn signals(trades: &[Trade], strategy: &Strategy) -> Vec<Signal> {
         for i in 0..bars.len() {
             let (lookback, gap_fill) = (strategy.bars.lookback, strategy.bars.gap_fill);
             let w = window(&bars, i, lookback, gap_fill, interval_s);
-            let close: Vec<f64> = w.iter().map(|b| b.close).collect();
-            let (indicators, action, reasons) = evaluate(&close, strategy);
+            let (indicators, action, reasons) = evaluate(&w, strategy);
             if reasons.is_empty() && !strategy.rules.every_bar {
                 continue;
             }
@@ -538,16 +624,53 @@ mod tests {
         assert_eq!((w[2].volume, w[2].trades, w[2].open), (0.0, 0, 2.0));
     }
 
+    /// One-trade bars a minute apart at these closes.
+    fn closes(x: &[f64]) -> Vec<Bar> {
+        let t: Vec<Trade> = x
+            .iter()
+            .enumerate()
+            .map(|(i, c)| trade("A", i as u64, 60 * i as i64, *c))
+            .collect();
+        bars(&t, 60).remove("A").unwrap()
+    }
+
+    #[test]
+    fn custom_rules_use_three_valued_logic_and_fire_after_the_built_in_ones() {
+        let mut s = Strategy::default();
+        s.indicators.ema = 2;
+        let rule = |action, when: &str, reason: &str| crate::strategy::CustomRule {
+            action,
+            when: when.into(),
+            reason: reason.into(),
+        };
+        s.rules.custom = vec![
+            rule(Action::Buy, "close > prev(close, 4)", "up_from_4"),
+            // Five bars: prev(close, 5) is before the window, so null: `not` of it is null too.
+            rule(Action::Sell, "not (close > prev(close, 5))", "never"),
+            // null or true is true.
+            rule(
+                Action::Sell,
+                "close > prev(close, 5) or volume == 1",
+                "unit_volume",
+            ),
+            rule(Action::Buy, "close / (volume - 1) > 0", "divided_by_zero"),
+        ];
+        let up = closes(&[100.0, 100.0, 100.0, 100.0, 101.0]);
+        let (_, action, reasons) = evaluate(&up, &s);
+        assert_eq!(reasons, ["ema_cross_up", "up_from_4", "unit_volume"]);
+        assert_eq!(action, Action::Hold);
+    }
+
     #[test]
     fn ties_within_tolerance_never_cross() {
         let mut s = Strategy::default();
         s.indicators.ema = 2;
-        let flat = [100.0; 5];
+        let flat = closes(&[100.0; 5]);
         assert!(evaluate(&flat, &s).2.is_empty());
         // Close moves by less than 1e-9 relative: still a tie with the EMA.
-        let noisy = [100.0, 100.0, 100.0, 100.0, 100.0 * (1.0 + 1e-12)];
+        let noisy = closes(&[100.0, 100.0, 100.0, 100.0, 100.0 * (1.0 + 1e-12)]);
         assert!(evaluate(&noisy, &s).2.is_empty());
-        let up = [100.0, 100.0, 100.0, 100.0, 101.0];
+        let up = closes(&[100.0, 100.0, 100.0, 100.0, 101.0]);
         let (_, action, reasons) = evaluate(&up, &s);
         assert_eq!(reasons, ["ema_cross_up"]);
         assert_eq!(action, Action::Buy);

@@ -10,18 +10,87 @@ use contract::Action;
 
 use crate::strategy::{IndicatorParams, Rule};
 
-/// A per-bar series a rule can look at.
+/// A per-bar series a rule can look at: a field of the bar or an indicator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Series {
+    Open,
+    High,
+    Low,
     Close,
+    Volume,
+    Trades,
     SmaFast,
     SmaSlow,
     Ema,
     Rsi,
     Macd,
     MacdSignal,
+    MacdHist,
     BbUpper,
+    BbMiddle,
     BbLower,
+}
+
+impl Series {
+    /// Every series with the name rule expressions call it by: the one lookup table from
+    /// names to series (named indicator instances will add their rows here).
+    pub const NAMES: [(&'static str, Series); 16] = [
+        ("open", Series::Open),
+        ("high", Series::High),
+        ("low", Series::Low),
+        ("close", Series::Close),
+        ("volume", Series::Volume),
+        ("trades", Series::Trades),
+        ("sma_fast", Series::SmaFast),
+        ("sma_slow", Series::SmaSlow),
+        ("ema", Series::Ema),
+        ("rsi", Series::Rsi),
+        ("macd", Series::Macd),
+        ("macd_signal", Series::MacdSignal),
+        ("macd_hist", Series::MacdHist),
+        ("bb_upper", Series::BbUpper),
+        ("bb_middle", Series::BbMiddle),
+        ("bb_lower", Series::BbLower),
+    ];
+
+    /// The series called `name`.
+    pub fn lookup(name: &str) -> Option<Series> {
+        Series::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| *s)
+    }
+
+    /// The name rule expressions (and the `indicators` record) call it by.
+    pub fn name(self) -> &'static str {
+        Series::NAMES
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map(|(n, _)| *n)
+            .expect("every series is in NAMES")
+    }
+
+    /// Whether it is a field of the bar rather than an indicator.
+    pub fn is_bar_field(self) -> bool {
+        matches!(
+            self,
+            Series::Open
+                | Series::High
+                | Series::Low
+                | Series::Close
+                | Series::Volume
+                | Series::Trades
+        )
+    }
+
+    /// The scale of a tie when this series is compared: prices and everything in price units
+    /// tie within `1e-9 × |close|`; RSI (0-100), volume and trade counts within `1e-9`.
+    pub fn tolerance(self) -> Tolerance {
+        match self {
+            Series::Rsi | Series::Volume | Series::Trades => Tolerance::Absolute,
+            _ => Tolerance::Price,
+        }
+    }
 }
 
 /// What a series is compared against.
@@ -186,6 +255,10 @@ mod tests {
     fn reasons_are_unique_and_follow_rule_order() {
         let p = IndicatorParams::default();
         let all = enabled_crossings(&Rule::ALL, &p);
+        for (name, series) in Series::NAMES {
+            assert_eq!(Series::lookup(name), Some(series));
+            assert_eq!(series.name(), name);
+        }
         let mut reasons: Vec<&str> = all.iter().map(|c| c.reason).collect();
         assert_eq!(reasons[0], "sma_cross_up");
         reasons.sort();

@@ -14,6 +14,9 @@
 
 use contract::records::TRADE_SPARK_SCHEMA;
 
+use contract::Action;
+
+use crate::lang;
 use crate::rules::{self, Crossing, Direction, Line, Series, Tolerance, TIE};
 use crate::strategy::{IndicatorParams, Strategy};
 
@@ -59,7 +62,13 @@ pub struct Described {
 }
 
 /// Every step from the raw Kafka rows (`key`, `value`, ...) to the sink's `key`, `value`.
+///
+/// Panics on a strategy whose `rules.custom` does not compile: [`Strategy::validate`] reports
+/// those, and every strategy from a file or `--set` is validated.
 pub fn steps(s: &Strategy) -> Vec<Described> {
+    let custom = lang::compile_rules(&s.rules.custom)
+        .unwrap_or_else(|(i, e)| panic!("rules.custom[{i}] of a validated strategy: {e:?}"));
+    let back = Offsets::of(&custom);
     let bar_s = s.bars.interval_s;
     let lookback = s.bars.lookback as u64;
     // The window reaches `gap_fill` bars further back than the L intervals it evaluates, only
@@ -168,66 +177,126 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
         d(
             "closes of the last L intervals (from the first real bar on), an empty interval \
              filled with the close before it, found up to gap_fill bars before the L",
-            Step::Select(vec![
-                "symbol".into(),
-                "element_at(raw, -1) AS bar".into(),
-                format!(
-                    "transform(sequence(greatest(element_at(raw, 1).bar_end, \
+            Step::Select(
+                vec![
+                    "symbol".into(),
+                    "element_at(raw, -1) AS bar".into(),
+                    format!(
+                        "transform(sequence(greatest(element_at(raw, 1).bar_end, \
                      window_end - INTERVAL {back} SECONDS), window_end, \
                      INTERVAL {bar_s} SECONDS), e -> element_at(filter(raw, r -> r.bar_end <= e), \
                      -1).close) AS closes",
-                    back = bar_s * (lookback - 1),
-                ),
-            ]),
+                        back = bar_s * (lookback - 1),
+                    ),
+                ]
+                .into_iter()
+                .chain(back.bars.iter().map(|k| {
+                    format!(
+                        "{} AS {}",
+                        bar_back(*k, bar_s, bar_s * (lookback - 1)),
+                        at_back("bar", *k)
+                    )
+                }))
+                .collect(),
+            ),
         ),
         d(
             "",
-            Step::Select(vec![
-                "symbol".into(),
-                "bar".into(),
-                "closes".into(),
-                "slice(closes, 1, size(closes) - 1) AS closes_prev".into(),
-            ]),
+            Step::Select(
+                [
+                    "symbol".into(),
+                    "bar".into(),
+                    "closes".into(),
+                    "slice(closes, 1, size(closes) - 1) AS closes_prev".into(),
+                ]
+                .into_iter()
+                .chain((2..=back.indicators).map(|k| {
+                    format!(
+                        "slice(closes, 1, greatest(size(closes) - {k}, 0)) AS {}",
+                        at_back("closes", k)
+                    )
+                }))
+                .chain(back.carried())
+                .collect(),
+            ),
         ),
         d(
             "indicators at the last bar and at the bar before, inside the same window",
-            Step::Select(vec![
-                "symbol".into(),
-                "bar".into(),
-                "closes".into(),
-                "closes_prev".into(),
-                format!("{} AS base", base_indicators("closes", &s.indicators)),
-                format!(
-                    "{} AS base_prev",
-                    base_indicators("closes_prev", &s.indicators)
-                ),
-            ]),
+            Step::Select(
+                [
+                    "symbol".into(),
+                    "bar".into(),
+                    "closes".into(),
+                    format!("{} AS base", base_indicators("closes", &s.indicators)),
+                ]
+                .into_iter()
+                .chain((1..=back.indicators.max(1)).flat_map(|k| {
+                    let closes = at_back("closes", k);
+                    [
+                        closes.clone(),
+                        format!(
+                            "{} AS {}",
+                            base_indicators(&closes, &s.indicators),
+                            at_back("base", k)
+                        ),
+                    ]
+                }))
+                .chain(back.carried())
+                .collect(),
+            ),
         ),
         d(
             "",
-            Step::Select(vec![
-                "symbol".into(),
-                "bar".into(),
-                "size(closes) AS bars".into(),
-                "try_element_at(closes, -2) AS close_prev".into(),
-                format!("{} AS ind", indicators("closes", "base", &s.indicators)),
-                format!(
-                    "{} AS ind_prev",
-                    indicators("closes_prev", "base_prev", &s.indicators)
-                ),
-            ]),
+            Step::Select(
+                [
+                    "symbol".into(),
+                    "bar".into(),
+                    "size(closes) AS bars".into(),
+                    format!("{} AS ind", indicators("closes", "base", &s.indicators)),
+                ]
+                .into_iter()
+                .chain((1..=back.closes.max(1)).map(|k| {
+                    format!(
+                        "try_element_at(closes, -{}) AS {}",
+                        k + 1,
+                        at_back("close", k)
+                    )
+                }))
+                .chain((1..=back.indicators.max(1)).map(|k| {
+                    format!(
+                        "{} AS {}",
+                        indicators(&at_back("closes", k), &at_back("base", k), &s.indicators),
+                        at_back("ind", k)
+                    )
+                }))
+                .chain(back.carried())
+                .collect(),
+            ),
         ),
     ];
     let crossings = rules::enabled_crossings(&s.rules.enabled, &s.indicators);
+    let fired: Vec<Fired> = crossings
+        .iter()
+        .map(|c| Fired {
+            condition: fired(c),
+            action: c.action,
+            reason: c.reason.to_string(),
+        })
+        .chain(custom.iter().map(|r| Fired {
+            condition: format!("coalesce({}, false)", lang::sql::condition(&r.when)),
+            action: r.action,
+            reason: r.reason.clone(),
+        }))
+        .collect();
     out.push(d(
-        "rules: which crossings fired, and the action",
+        "rules: which crossings and custom rules fired, and the action",
         Step::Select(vec![
             "symbol".into(),
             "bar".into(),
             "bars".into(),
             "ind".into(),
-            format!("{} AS reasons", reasons(&crossings)),
-            format!("{} AS action", action(&crossings)),
+            format!("{} AS reasons", reasons(&fired)),
+            format!("{} AS action", action(&fired)),
         ]),
     ));
     let json = format!("to_json({})", signal_struct(&s.name));
@@ -293,8 +362,73 @@ fn too_far_ahead(ts: &str, max_ahead_s: u64) -> String {
     format!("coalesce({ts} > current_timestamp() + INTERVAL {max_ahead_s} SECONDS, false)")
 }
 
+/// How far back the custom rules look, in bars before the last: which columns the query
+/// computes besides the last bar's and the one before's (which the built-in rules use).
+struct Offsets {
+    /// Indicators up to this many bars back (each offset one more evaluation of them all).
+    indicators: u32,
+    /// Closes up to this many bars back.
+    closes: u32,
+    /// Offsets (1 or more) at which a bar field other than the close is read.
+    bars: Vec<u32>,
+}
+
+impl Offsets {
+    fn of(rules: &[lang::Rule]) -> Offsets {
+        let mut o = Offsets {
+            indicators: 1,
+            closes: 1,
+            bars: Vec::new(),
+        };
+        for r in rules {
+            r.when.reads(&mut |s, back| match s {
+                Series::Close => o.closes = o.closes.max(back),
+                s if s.is_bar_field() => {
+                    if back > 0 && !o.bars.contains(&back) {
+                        o.bars.push(back);
+                    }
+                }
+                _ => o.indicators = o.indicators.max(back),
+            });
+        }
+        o.bars.sort_unstable();
+        o
+    }
+
+    /// The earlier bars' columns, carried from the step that makes them to the rules.
+    fn carried(&self) -> impl Iterator<Item = String> + '_ {
+        self.bars.iter().map(|k| at_back("bar", *k))
+    }
+}
+
+/// The column of `base` (`close`, `ind`, `closes`, ...) `k` bars before the last:
+/// `close_prev` for the bar before, `close_prev2` for the one before that.
+fn at_back(base: &str, k: u32) -> String {
+    if k == 1 {
+        format!("{base}_prev")
+    } else {
+        format!("{base}_prev{k}")
+    }
+}
+
+/// The bar `k` intervals before the last as a struct of doubles (`open`, `high`, `low`,
+/// `volume`, `trades`), in the step where `raw` and `window_end` are: the real bar of that
+/// interval, or a flat bar at the close before it with volume 0 when it had no trade (as the
+/// closes are filled); null before the window's first bar (`back_s` is how far the window
+/// reaches back from its last bar).
+fn bar_back(k: u32, bar_s: u64, back_s: u64) -> String {
+    let e = format!("window_end - INTERVAL {} SECONDS", bar_s * k as u64);
+    format!(
+        "IF({e} >= greatest(element_at(raw, 1).bar_end, window_end - INTERVAL {back_s} SECONDS), \
+         element_at(transform(filter(raw, r -> r.bar_end <= {e}), f -> IF(f.bar_end = {e}, \
+         named_struct('open', f.open, 'high', f.high, 'low', f.low, 'volume', f.volume, \
+         'trades', CAST(f.trades AS DOUBLE)), named_struct('open', f.close, 'high', f.close, \
+         'low', f.close, 'volume', 0D, 'trades', 0D))), -1), NULL)"
+    )
+}
+
 /// A double literal Spark parses back to exactly `x`.
-fn dbl(x: f64) -> String {
+pub(crate) fn dbl(x: f64) -> String {
     format!("{x:e}D")
 }
 
@@ -416,39 +550,37 @@ fn indicators(a: &str, base: &str, p: &IndicatorParams) -> String {
     )
 }
 
-/// A series at the last bar (`prev` false) or the bar before.
-fn series(s: Series, prev: bool) -> String {
-    let (ind, close) = if prev {
-        ("ind_prev", "close_prev")
-    } else {
-        ("ind", "bar.close")
-    };
-    let field = match s {
-        Series::Close => return close.to_string(),
-        Series::SmaFast => "sma_fast",
-        Series::SmaSlow => "sma_slow",
-        Series::Ema => "ema",
-        Series::Rsi => "rsi",
-        Series::Macd => "macd",
-        Series::MacdSignal => "macd_signal",
-        Series::BbUpper => "bb_upper",
-        Series::BbLower => "bb_lower",
-    };
-    format!("{ind}.{field}")
+/// A series `back` bars before the last, in the rules step: the bar's fields (`bar`, or the
+/// `bar_prev{k}` structs of [`bar_back`]), the closes (`close_prev{k}`) and the indicator
+/// records (`ind`, `ind_prev{k}`), all doubles.
+pub(crate) fn series(s: Series, back: u32) -> String {
+    match (s, back) {
+        (Series::Trades, 0) => "CAST(bar.trades AS DOUBLE)".into(),
+        (Series::Close, 0) => "bar.close".into(),
+        (Series::Close, k) => at_back("close", k),
+        (s, 0) if s.is_bar_field() => format!("bar.{}", s.name()),
+        (s, k) if s.is_bar_field() => format!("{}.{}", at_back("bar", k), s.name()),
+        (s, 0) => format!("ind.{}", s.name()),
+        (s, k) => format!("{}.{}", at_back("ind", k), s.name()),
+    }
 }
 
 /// -1, 0 (a tie) or 1: which side of its line the crossing's series is on; null when either
 /// is null.
 fn side(c: &Crossing, prev: bool) -> String {
     let line = match c.line {
-        Line::Series(s) => series(s, prev),
+        Line::Series(s) => series(s, u32::from(prev)),
         Line::Level(l) => dbl(l),
     };
     let tol = match c.tolerance {
-        Tolerance::Price => format!("{} * abs({})", dbl(TIE), series(Series::Close, prev)),
+        Tolerance::Price => format!(
+            "{} * abs({})",
+            dbl(TIE),
+            series(Series::Close, u32::from(prev))
+        ),
         Tolerance::Absolute => dbl(TIE),
     };
-    let d = format!("({} - {line})", series(c.series, prev));
+    let d = format!("({} - {line})", series(c.series, u32::from(prev)));
     format!(
         "(CASE WHEN {d} > {tol} THEN 1 WHEN {d} < -{tol} THEN -1 WHEN {d} IS NOT NULL THEN 0 END)"
     )
@@ -463,33 +595,40 @@ fn fired(c: &Crossing) -> String {
     }
 }
 
-/// The reasons that fired, in rule order.
-fn reasons(crossings: &[Crossing]) -> String {
-    if crossings.is_empty() {
+/// A rule's condition (never null) with the action and reason it adds when true.
+struct Fired {
+    condition: String,
+    action: Action,
+    reason: String,
+}
+
+/// The reasons that fired, in rule order (built-in rules first, then `rules.custom`).
+fn reasons(fired: &[Fired]) -> String {
+    if fired.is_empty() {
         return "CAST(array() AS ARRAY<STRING>)".into();
     }
-    let items: Vec<String> = crossings
+    let items: Vec<String> = fired
         .iter()
-        .map(|c| format!("IF({}, '{}', NULL)", fired(c), c.reason))
+        .map(|f| format!("IF({}, '{}', NULL)", f.condition, f.reason))
         .collect();
     format!("filter(array({}), r -> r IS NOT NULL)", items.join(", "))
 }
 
 /// BUY or SELL when the fired reasons agree, else HOLD (see [`rules::combine`]).
-fn action(crossings: &[Crossing]) -> String {
-    let any = |a: contract::Action| {
-        let fired: Vec<String> = crossings
+fn action(fired: &[Fired]) -> String {
+    let any = |a: Action| {
+        let conditions: Vec<&str> = fired
             .iter()
-            .filter(|c| c.action == a)
-            .map(fired)
+            .filter(|f| f.action == a)
+            .map(|f| f.condition.as_str())
             .collect();
-        if fired.is_empty() {
+        if conditions.is_empty() {
             "false".to_string()
         } else {
-            format!("({})", fired.join(" OR "))
+            format!("({})", conditions.join(" OR "))
         }
     };
-    let (buy, sell) = (any(contract::Action::Buy), any(contract::Action::Sell));
+    let (buy, sell) = (any(Action::Buy), any(Action::Sell));
     format!(
         "CASE WHEN {buy} AND NOT {sell} THEN 'BUY' WHEN {sell} AND NOT {buy} THEN 'SELL' \
          ELSE 'HOLD' END"
@@ -652,9 +791,51 @@ mod tests {
         assert!(text.contains("WHEN false AND NOT false"));
     }
 
+    fn with_custom(when: &str) -> Strategy {
+        let mut s = Strategy::default();
+        s.rules.custom = vec![crate::strategy::CustomRule {
+            action: Action::Sell,
+            when: when.into(),
+            reason: "mine".into(),
+        }];
+        s
+    }
+
+    #[test]
+    fn custom_rules_get_the_earlier_bars_they_read_and_nothing_more() {
+        let text = all_sql(&with_custom(
+            "prev(rsi, 3) < 30 and prev(volume, 2) > volume",
+        ));
+        for column in [
+            "AS closes_prev3",
+            "AS base_prev3",
+            "AS ind_prev3",
+            "AS bar_prev2",
+            "AS ind_prev2",
+            "bar_prev2.volume",
+        ] {
+            assert!(text.contains(column), "{column} missing: {text}");
+        }
+        for column in ["ind_prev4", "bar_prev3", "bar_prev.", "close_prev2"] {
+            assert!(!text.contains(column), "{column}: {text}");
+        }
+        // After the built-in rules, in file order; coalesced: a null condition does not fire.
+        assert!(
+            text.contains(
+                "'rsi_exit_overbought', NULL), IF(coalesce((((ind_prev3.rsi - 3e1D) < -1e-9D) AND"
+            ),
+            "{text}"
+        );
+        // Without custom rules the query is what it was: the bar before only.
+        let text = all_sql(&Strategy::default());
+        assert!(!text.contains("_prev2") && text.contains("AS ind_prev"));
+    }
+
     #[test]
     fn parentheses_balance_in_every_expression() {
-        let mut s = Strategy::default();
+        let mut s = with_custom(
+            "crosses_above(prev(high, 2), max(bb_upper, -open / 2)) or not (trades == 1)",
+        );
         s.rules.enabled = Rule::ALL.to_vec();
         for d in steps(&s) {
             let exprs = match d.step {

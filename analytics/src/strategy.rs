@@ -128,6 +128,22 @@ pub struct Rules {
     /// Emit a record for every closed bar (action HOLD when no rule fired), not only bars
     /// where a rule fired.
     pub every_bar: bool,
+    /// The strategy's own rules, `[[rules.custom]]` tables, after the built-in ones.
+    pub custom: Vec<CustomRule>,
+}
+
+/// A rule of the strategy's own: when its condition holds at a bar, the bar gets its action
+/// and reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomRule {
+    /// `BUY` or `SELL`.
+    pub action: contract::Action,
+    /// The condition, in the rule language (README, "Rule language"), e.g.
+    /// `crosses_above(close, ema) and rsi < 60`.
+    pub when: String,
+    /// What the signal's `reasons` lists when it fires: snake_case, unique in the strategy.
+    pub reason: String,
 }
 
 /// A rule is one or two crossings between an indicator and a line, each with its action.
@@ -244,6 +260,7 @@ impl Default for Rules {
         Rules {
             enabled: vec![Rule::SmaCross, Rule::EmaCross, Rule::Rsi],
             every_bar: false,
+            custom: Vec::new(),
         }
     }
 }
@@ -617,10 +634,47 @@ impl Strategy {
         );
 
         check(
-            !self.rules.enabled.is_empty() || self.rules.every_bar,
+            !self.rules.enabled.is_empty() || !self.rules.custom.is_empty() || self.rules.every_bar,
             "rules.enabled",
-            "is empty and rules.every_bar is false: the query would never emit anything".into(),
+            "is empty, so is rules.custom, and rules.every_bar is false: the query would never \
+             emit anything"
+                .into(),
         );
+        let mut reasons: Vec<&str> = crate::rules::enabled_crossings(&self.rules.enabled, i)
+            .iter()
+            .map(|c| c.reason)
+            .collect();
+        for (n, rule) in self.rules.custom.iter().enumerate() {
+            let field = |f: &str| format!("rules.custom[{n}].{f}");
+            check(
+                rule.action != contract::Action::Hold,
+                &field("action"),
+                "must be BUY or SELL (HOLD is what a bar gets when no rule fired)".into(),
+            );
+            if let Err(e) = crate::lang::compile(&rule.when) {
+                check(false, &field("when"), e.render(&rule.when));
+            }
+            let snake = |r: &str| {
+                r.len() <= 64
+                    && r.starts_with(|c: char| c.is_ascii_lowercase())
+                    && r.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            };
+            check(
+                snake(&rule.reason),
+                &field("reason"),
+                format!(
+                    "`{}` must be 1-64 lowercase letters, digits or `_`, starting with a letter",
+                    rule.reason
+                ),
+            );
+            check(
+                !reasons.contains(&rule.reason.as_str()),
+                &field("reason"),
+                format!("`{}` is the reason of another rule", rule.reason),
+            );
+            reasons.push(&rule.reason);
+        }
         for rule in &self.rules.enabled {
             let needed = rule.min_lookback(i);
             check(
@@ -866,6 +920,61 @@ mod tests {
         assert!(errors[0].reason.contains("macd_cross"));
         s.bars.lookback = 35;
         assert!(s.validate().is_empty());
+    }
+
+    #[test]
+    fn custom_rules_sit_next_to_the_presets_and_are_checked() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/trend_rsi.toml");
+        let s = Strategy::load(&path).unwrap();
+        assert!(s.rules.enabled.is_empty());
+        assert_eq!(s.rules.custom[0].reason, "trend_entry");
+        assert_eq!(s.rules.custom[1].action, contract::Action::Sell);
+
+        let err = parse(
+            r#"
+            [rules]
+            every_bar = true
+            [[rules.custom]]
+            action = "HOLD"
+            when = "rsi and 3"
+            reason = "Bad Reason"
+            [[rules.custom]]
+            action = "SELL"
+            when = "rsi > 70"
+            reason = "sma_cross_up"
+            "#,
+        )
+        .unwrap_err();
+        let StrategyError::Invalid { errors, .. } = &err else {
+            panic!("{err}")
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "rules.custom[0].action",
+                "rules.custom[0].when",
+                "rules.custom[0].reason",
+                "rules.custom[1].reason"
+            ],
+            "{err}"
+        );
+        assert!(
+            errors[1].reason.starts_with("1:1: `and` needs a condition"),
+            "{err}"
+        );
+        let err =
+            parse("[[rules.custom]]\naction = \"BUY\"\nwhen = \"x\"\nreason = \"r\"\nif = 1\n");
+        assert!(err.unwrap_err().to_string().contains("if"));
+        // Custom rules alone are something to emit.
+        let mut s = Strategy::default();
+        s.rules.enabled.clear();
+        s.rules.custom = vec![CustomRule {
+            action: contract::Action::Buy,
+            when: "rsi < 30".into(),
+            reason: "oversold".into(),
+        }];
+        assert!(s.validate().is_empty(), "{:?}", s.validate());
     }
 
     #[test]

@@ -259,6 +259,33 @@ fn exit_codes_say_what_is_wrong() {
         "{out}"
     );
     assert!(out.contains("indicators.rsi_oversold"), "{out}");
+    // A bad rule expression: exit 2, the rule's field, the position and a suggestion; explain
+    // refuses it the same way, before contacting Spark.
+    let bad_rule = dir.join(format!("bad-rule-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &bad_rule,
+        "[[rules.custom]]\naction = \"BUY\"\nwhen = \"rsi < 30 and volme > 2\"\nreason = \"x\"\n\n\
+         [[rules.custom]]\naction = \"SELL\"\nwhen = \"rsi > 70 )\"\nreason = \"y\"\n",
+    )
+    .unwrap();
+    for command in ["submit", "explain"] {
+        let mut args = vec![command, "--config", bad_rule.to_str().unwrap()];
+        if command == "submit" {
+            args.push("--check");
+        }
+        let (code, out) = cli(&args);
+        assert_eq!(code, 2, "{out}");
+        assert!(
+            out.contains(
+                "rules.custom[0].when: 1:14: unknown name `volme`; did you mean `volume`?"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("rules.custom[1].when: 1:10: unexpected `)`"),
+            "{out}"
+        );
+    }
     let (code, out) = cli(&["submit", "--config", "/nonexistent/strategy.toml"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("/nonexistent/strategy.toml"), "{out}");

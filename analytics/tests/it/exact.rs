@@ -50,7 +50,7 @@ fn bar_trades(symbol: &str, bar: i64, close: f64, next_id: &mut u64) -> Vec<Trad
     out
 }
 
-fn series() -> Vec<Trade> {
+pub fn series() -> Vec<Trade> {
     let mut id = 0;
     let mut trades = Vec::new();
     // Up 45 bars, then down: crossings of SMAs, close/EMA and MACD.

@@ -6,6 +6,7 @@ mod clean_input;
 mod cli;
 mod exact;
 mod malformed;
+mod rules_lang;
 mod skeleton;
 mod supervise;
 mod support;
