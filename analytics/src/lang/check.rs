@@ -190,12 +190,7 @@ fn call(
                     Kind::Number(n) if n.fract() == 0.0 && (1.0..=MAX_BACK as f64).contains(&n) => {
                         n as u32
                     }
-                    _ => return Err(error(
-                        &arg.span,
-                        format!(
-                            "the bars back of `prev` must be a whole number from 1 to {MAX_BACK}"
-                        ),
-                    )),
+                    _ => return Err(error(&arg.span, prev_offset_message())),
                 },
             };
             if back + n > MAX_BACK {
@@ -226,6 +221,10 @@ fn call(
         ("max", [a, b]) => Typed::Num(Num::Max(num(a)?, num(b)?)),
         _ => return Err(wrong_arity()),
     })
+}
+
+fn prev_offset_message() -> String {
+    format!("the bars back of `prev` must be a whole number from 1 to {MAX_BACK}")
 }
 
 fn series_names() -> impl Iterator<Item = &'static str> {

@@ -101,7 +101,7 @@ fn hand_expected() -> BTreeMap<usize, (Vec<&'static str>, Action)> {
     ])
 }
 
-/// Rules over the indicators: crossings, unary minus, min/max, or, every comparison.
+/// Rules over the indicators: crossings, `+` and unary minus, min/max, `or`, `<` and `<=`.
 fn indicator_rules() -> Vec<CustomRule> {
     vec![
         rule(
@@ -121,7 +121,7 @@ fn indicator_rules() -> Vec<CustomRule> {
         ),
         rule(
             Action::Sell,
-            "(bb_upper - bb_lower) / bb_middle < 0.004 and -rsi > -50",
+            "(bb_upper - bb_lower) / bb_middle < 0.004 and -rsi + 100 > 50",
             "narrow_bands",
         ),
         rule(
