@@ -83,6 +83,19 @@ impl Series {
         )
     }
 
+    /// Bars a window needs for the series to have a value at its last bar.
+    pub fn min_bars(self, p: &IndicatorParams) -> u32 {
+        match self {
+            Series::SmaFast => p.sma_fast,
+            Series::SmaSlow => p.sma_slow,
+            Series::Ema => p.ema,
+            Series::Rsi => p.rsi + 1,
+            Series::Macd | Series::MacdSignal | Series::MacdHist => p.macd_slow + p.macd_signal - 1,
+            Series::BbUpper | Series::BbMiddle | Series::BbLower => p.bb_period,
+            _ => 1,
+        }
+    }
+
     /// The scale of a tie when this series is compared: prices and everything in price units
     /// tie within `1e-9 × |close|`; RSI (0-100), volume and trade counts within `1e-9`.
     pub fn tolerance(self) -> Tolerance {

@@ -651,8 +651,24 @@ impl Strategy {
                 &field("action"),
                 "must be BUY or SELL (HOLD is what a bar gets when no rule fired)".into(),
             );
-            if let Err(e) = crate::lang::compile(&rule.when) {
-                check(false, &field("when"), e.render(&rule.when));
+            match crate::lang::compile(&rule.when) {
+                Err(e) => check(false, &field("when"), e.render(&rule.when)),
+                Ok(when) => {
+                    // Like the built-in rules: a series the window can never hold is a mistake.
+                    let mut need = (0, "");
+                    when.reads(&mut |s, back| {
+                        need = need.max((s.min_bars(i) + back, s.name()));
+                    });
+                    check(
+                        b.lookback >= need.0,
+                        "bars.lookback",
+                        format!(
+                            "{} is too short for rules.custom[{n}]: `{}` as far back as it reads \
+                             needs {} bars",
+                            b.lookback, need.1, need.0
+                        ),
+                    );
+                }
             }
             let snake = |r: &str| {
                 r.len() <= 64
@@ -966,6 +982,27 @@ mod tests {
         let err =
             parse("[[rules.custom]]\naction = \"BUY\"\nwhen = \"x\"\nreason = \"r\"\nif = 1\n");
         assert!(err.unwrap_err().to_string().contains("if"));
+        // The window must hold what a rule reads, as far back as it reads it.
+        let err = parse(
+            "[bars]\nlookback = 40\n[[rules.custom]]\naction = \"BUY\"\n\
+             when = \"rsi < 30 or prev(macd, 7 - 2) > 0\"\nreason = \"r\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("prev(macd, 7 - 2)"), "{err}");
+        let err = parse(
+            "[bars]\nlookback = 38\n[[rules.custom]]\naction = \"BUY\"\n\
+             when = \"rsi < 30 or prev(macd, 5) > 0\"\nreason = \"r\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "bars.lookback: 38 is too short for rules.custom[0]: `macd` as far back \
+                 as it reads needs 39 bars"
+            ),
+            "{err}"
+        );
         // Custom rules alone are something to emit.
         let mut s = Strategy::default();
         s.rules.enabled.clear();
