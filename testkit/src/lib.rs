@@ -40,7 +40,11 @@ pub async fn create_topic_on(brokers: &str, topic: &str, partitions: i32) {
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let result = admin
         .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            // Test data is often dated in the past (designed paths, TA-Lib series) and the
+            // stack's broker deletes records older than 48 h by their timestamps, mid-test;
+            // a query that must not lose data then fails. Test topics keep everything.
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))
+                .set("retention.ms", "-1")],
             &opts,
         )
         .await
