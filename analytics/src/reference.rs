@@ -213,18 +213,11 @@ impl IndicatorSeries {
 
     /// The record of position `i`.
     pub fn at(&self, i: usize) -> Indicators {
-        Indicators {
-            sma_fast: self.sma_fast[i],
-            sma_slow: self.sma_slow[i],
-            ema: self.ema[i],
-            rsi: self.rsi[i],
-            macd: self.macd[i],
-            macd_signal: self.macd_signal[i],
-            macd_hist: self.macd_hist[i],
-            bb_upper: self.bb_upper[i],
-            bb_middle: self.bb_middle[i],
-            bb_lower: self.bb_lower[i],
-        }
+        Series::NAMES
+            .iter()
+            .filter(|(_, s)| !s.is_bar_field())
+            .map(|(name, s)| (*name, self.value(*s, i)))
+            .collect()
     }
 
     /// Whether `crossing` fires at position `i` (comparing with `i-1`).

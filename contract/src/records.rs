@@ -4,6 +4,8 @@
 //! here are the ones the query reads ([`TRADE_SPARK_SCHEMA`]) and writes. A test checks that the
 //! Spark schema and the serde shape of [`Trade`] name the same fields.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -69,23 +71,60 @@ pub enum Action {
     Hold,
 }
 
-/// Indicator values of one bar, computed over the strategy's lookback window.
+/// Indicator values of one bar by series name, computed over the strategy's lookback window:
+/// `sma_fast`, `rsi`, `macd_signal` for the classic indicators, the strategy's own names for
+/// named ones (`ema_fast`), `name.output` for each output of a multi-output one (`stoch.k`,
+/// `bb.upper`).
 ///
-/// `None` during warm-up (fewer bars than the indicator needs). Spark's `to_json` omits null
-/// fields, hence `default` everywhere.
+/// A series without a value (warm-up: fewer bars than the indicator needs) is absent: Spark's
+/// `to_json` omits null fields, and an explicit `null` reads the same.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Indicators {
-    pub sma_fast: Option<f64>,
-    pub sma_slow: Option<f64>,
-    pub ema: Option<f64>,
-    pub rsi: Option<f64>,
-    pub macd: Option<f64>,
-    pub macd_signal: Option<f64>,
-    pub macd_hist: Option<f64>,
-    pub bb_upper: Option<f64>,
-    pub bb_middle: Option<f64>,
-    pub bb_lower: Option<f64>,
+#[serde(from = "BTreeMap<String, Option<f64>>")]
+pub struct Indicators(BTreeMap<String, f64>);
+
+impl Indicators {
+    /// The value of series `name`, `None` when it has none for this bar.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.0.get(name).copied()
+    }
+
+    /// Sets series `name`; `None` removes it.
+    pub fn set(&mut self, name: &str, value: Option<f64>) {
+        match value {
+            Some(v) => self.0.insert(name.to_string(), v),
+            None => self.0.remove(name),
+        };
+    }
+
+    /// Every series with a value, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<BTreeMap<String, Option<f64>>> for Indicators {
+    fn from(values: BTreeMap<String, Option<f64>>) -> Self {
+        Indicators(
+            values
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v?)))
+                .collect(),
+        )
+    }
+}
+
+impl<'a> FromIterator<(&'a str, Option<f64>)> for Indicators {
+    fn from_iter<I: IntoIterator<Item = (&'a str, Option<f64>)>>(iter: I) -> Self {
+        let mut out = Indicators::default();
+        for (name, value) in iter {
+            out.set(name, value);
+        }
+        out
+    }
 }
 
 /// One strategy's verdict on one closed bar of one symbol, as written by the Spark query.
@@ -194,11 +233,15 @@ mod tests {
         let json = r#"{"id":"s|BTC/USD|2026-11-24T21:32:00.000Z","strategy":"s","symbol":"BTC/USD",
             "bar_start":"2026-11-24T21:31:00.000Z","bar_end":"2026-11-24T21:32:00.000Z",
             "open":1.0,"high":2.0,"low":0.5,"close":1.5,"volume":3.0,"trades":4,"bars":2,
-            "indicators":{"sma_fast":1.25},"action":"BUY","reasons":["sma_cross_up"]}"#;
+            "indicators":{"sma_fast":1.25,"stoch.k":null},"action":"BUY","reasons":["sma_cross_up"]}"#;
         let s: Signal = serde_json::from_str(json).unwrap();
-        assert_eq!(s.indicators.sma_fast, Some(1.25));
-        assert_eq!(s.indicators.rsi, None);
+        assert_eq!(s.indicators.get("sma_fast"), Some(1.25));
+        assert_eq!(s.indicators.get("rsi"), None);
         assert_eq!(s.action, Action::Buy);
         assert_eq!(s.id, Signal::make_id("s", "BTC/USD", s.bar_end));
+        assert_eq!(s.indicators.iter().count(), 1);
+        // Written back without the nulls, as Spark writes it.
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["indicators"], serde_json::json!({"sma_fast": 1.25}));
     }
 }

@@ -67,13 +67,14 @@ fn signal_json(prefix: &str, i: usize) -> (String, String, String) {
         volume: 12.5,
         trades: 42,
         bars: 100,
-        indicators: contract::records::Indicators {
-            sma_fast: Some(65000.1),
-            sma_slow: Some(64990.2),
-            ema: Some(64995.3),
-            rsi: Some(55.5),
-            ..Default::default()
-        },
+        indicators: [
+            ("sma_fast", Some(65000.1)),
+            ("sma_slow", Some(64990.2)),
+            ("ema", Some(64995.3)),
+            ("rsi", Some(55.5)),
+        ]
+        .into_iter()
+        .collect(),
         action: Action::Buy,
         reasons: vec!["sma_cross_up".into()],
     };

@@ -180,16 +180,16 @@ impl std::fmt::Display for Worst {
 fn fields(i: &Indicators) -> [(&'static str, Option<f64>, bool); 10] {
     // (name, value, scaled by the price)
     [
-        ("sma_fast", i.sma_fast, true),
-        ("sma_slow", i.sma_slow, true),
-        ("ema", i.ema, true),
-        ("rsi", i.rsi, false),
-        ("macd", i.macd, true),
-        ("macd_signal", i.macd_signal, true),
-        ("macd_hist", i.macd_hist, true),
-        ("bb_upper", i.bb_upper, true),
-        ("bb_middle", i.bb_middle, true),
-        ("bb_lower", i.bb_lower, true),
+        ("sma_fast", i.get("sma_fast"), true),
+        ("sma_slow", i.get("sma_slow"), true),
+        ("ema", i.get("ema"), true),
+        ("rsi", i.get("rsi"), false),
+        ("macd", i.get("macd"), true),
+        ("macd_signal", i.get("macd_signal"), true),
+        ("macd_hist", i.get("macd_hist"), true),
+        ("bb_upper", i.get("bb_upper"), true),
+        ("bb_middle", i.get("bb_middle"), true),
+        ("bb_lower", i.get("bb_lower"), true),
     ]
 }
 
