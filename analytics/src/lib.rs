@@ -27,6 +27,7 @@
 pub mod connect;
 pub mod control;
 pub mod error;
+pub mod indicators;
 pub mod lang;
 pub mod progress;
 pub mod query;

@@ -13,9 +13,10 @@ use chrono::{DateTime, Duration, Utc};
 use contract::records::Indicators;
 use contract::{Action, Signal, Trade};
 
-use crate::lang::{self, Arith, Cmp, Cond, Num};
-use crate::rules::{self, Crossing, Direction, Line, Series, Tolerance, TIE};
-use crate::strategy::{IndicatorParams, Strategy};
+use crate::indicators::{Instance, Kind};
+use crate::lang::{Arith, Cmp, Cond, Num};
+use crate::rules::{self, BarField, Series, Tolerance, TIE};
+use crate::strategy::Strategy;
 
 /// TA-Lib `SMA`: mean of the last `p` values.
 pub fn sma(x: &[f64], p: usize) -> Vec<Option<f64>> {
@@ -148,107 +149,69 @@ pub fn macd(x: &[f64], f: usize, s: usize, g: usize) -> Bands {
     (m, sig, hist)
 }
 
-/// Every indicator of a strategy over one window of bars.
+/// Every indicator of a strategy over one window of bars, by series name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndicatorSeries {
     pub bars: Vec<Bar>,
-    pub close: Vec<f64>,
-    pub sma_fast: Vec<Option<f64>>,
-    pub sma_slow: Vec<Option<f64>>,
-    pub ema: Vec<Option<f64>>,
-    pub rsi: Vec<Option<f64>>,
-    pub macd: Vec<Option<f64>>,
-    pub macd_signal: Vec<Option<f64>>,
-    pub macd_hist: Vec<Option<f64>>,
-    pub bb_upper: Vec<Option<f64>>,
-    pub bb_middle: Vec<Option<f64>>,
-    pub bb_lower: Vec<Option<f64>>,
+    values: BTreeMap<String, Vec<Option<f64>>>,
 }
 
 impl IndicatorSeries {
-    pub fn compute(bars: &[Bar], p: &IndicatorParams) -> Self {
+    /// Panics on a kind this reference does not implement: it has the classic kinds (SMA,
+    /// EMA, RSI, MACD, Bollinger bands); every kind is checked against TA-Lib's own values by
+    /// the `talib` test.
+    pub fn compute(bars: &[Bar], instances: &[Instance]) -> Self {
         let close: &[f64] = &bars.iter().map(|b| b.close).collect::<Vec<f64>>();
         let u = |v: u32| v as usize;
-        let (macd, macd_signal, macd_hist) =
-            macd(close, u(p.macd_fast), u(p.macd_slow), u(p.macd_signal));
-        let (bb_upper, bb_middle, bb_lower) = bbands(close, u(p.bb_period), p.bb_k);
+        let mut values = BTreeMap::new();
+        for i in instances {
+            let outputs: Vec<Vec<Option<f64>>> = match i.kind {
+                Kind::Sma { period } => vec![sma(close, u(period))],
+                Kind::Ema { period } => vec![ema(close, u(period))],
+                Kind::Rsi { period } => vec![rsi(close, u(period))],
+                Kind::Macd { fast, slow, signal } => {
+                    let (m, s, h) = macd(close, u(fast), u(slow), u(signal));
+                    vec![m, s, h]
+                }
+                Kind::Bbands { period, k } => {
+                    let (up, mid, low) = bbands(close, u(period), k);
+                    vec![up, mid, low]
+                }
+                ref other => panic!(
+                    "the reference has no {} (see IndicatorSeries::compute)",
+                    other.name()
+                ),
+            };
+            for ((name, _), v) in i.series.iter().zip(outputs) {
+                values.insert(name.clone(), v);
+            }
+        }
         IndicatorSeries {
             bars: bars.to_vec(),
-            close: close.to_vec(),
-            sma_fast: sma(close, u(p.sma_fast)),
-            sma_slow: sma(close, u(p.sma_slow)),
-            ema: ema(close, u(p.ema)),
-            rsi: rsi(close, u(p.rsi)),
-            macd,
-            macd_signal,
-            macd_hist,
-            bb_upper,
-            bb_middle,
-            bb_lower,
+            values,
         }
     }
 
     /// A series' value at position `i`.
-    pub fn value(&self, series: Series, i: usize) -> Option<f64> {
+    pub fn value(&self, series: &Series, i: usize) -> Option<f64> {
         let bar = self.bars.get(i)?;
         match series {
-            Series::Open => Some(bar.open),
-            Series::High => Some(bar.high),
-            Series::Low => Some(bar.low),
-            Series::Close => Some(bar.close),
-            Series::Volume => Some(bar.volume),
-            Series::Trades => Some(bar.trades as f64),
-            Series::SmaFast => self.sma_fast[i],
-            Series::SmaSlow => self.sma_slow[i],
-            Series::Ema => self.ema[i],
-            Series::Rsi => self.rsi[i],
-            Series::Macd => self.macd[i],
-            Series::MacdSignal => self.macd_signal[i],
-            Series::MacdHist => self.macd_hist[i],
-            Series::BbUpper => self.bb_upper[i],
-            Series::BbMiddle => self.bb_middle[i],
-            Series::BbLower => self.bb_lower[i],
+            Series::Bar(BarField::Open) => Some(bar.open),
+            Series::Bar(BarField::High) => Some(bar.high),
+            Series::Bar(BarField::Low) => Some(bar.low),
+            Series::Bar(BarField::Close) => Some(bar.close),
+            Series::Bar(BarField::Volume) => Some(bar.volume),
+            Series::Bar(BarField::Trades) => Some(bar.trades as f64),
+            Series::Indicator(name) => self.values[name][i],
         }
     }
 
     /// The record of position `i`.
     pub fn at(&self, i: usize) -> Indicators {
-        Series::NAMES
+        self.values
             .iter()
-            .filter(|(_, s)| !s.is_bar_field())
-            .map(|(name, s)| (*name, self.value(*s, i)))
+            .map(|(name, v)| (name.as_str(), v[i]))
             .collect()
-    }
-
-    /// Whether `crossing` fires at position `i` (comparing with `i-1`).
-    pub fn fires(&self, c: &Crossing, i: usize) -> bool {
-        if i == 0 {
-            return false;
-        }
-        let side = |j: usize| -> Option<i8> {
-            let v = self.value(c.series, j)?;
-            let line = match c.line {
-                Line::Series(s) => self.value(s, j)?,
-                Line::Level(l) => l,
-            };
-            let tol = match c.tolerance {
-                Tolerance::Price => TIE * self.close[j].abs(),
-                Tolerance::Absolute => TIE,
-            };
-            let d = v - line;
-            Some(if d > tol {
-                1
-            } else if d < -tol {
-                -1
-            } else {
-                0
-            })
-        };
-        match (side(i - 1), side(i), c.direction) {
-            (Some(before), Some(now), Direction::Up) => before <= 0 && now > 0,
-            (Some(before), Some(now), Direction::Down) => before >= 0 && now < 0,
-            _ => false,
-        }
     }
 }
 
@@ -267,7 +230,7 @@ pub fn holds(c: &Cond, s: &IndicatorSeries, last: usize) -> Option<bool> {
             let tol = match tolerance {
                 Tolerance::Price => {
                     TIE * s
-                        .value(Series::Close, last.checked_sub(*back as usize)?)?
+                        .value(&Series::CLOSE, last.checked_sub(*back as usize)?)?
                         .abs()
                 }
                 Tolerance::Absolute => TIE,
@@ -300,7 +263,7 @@ fn number(n: &Num, s: &IndicatorSeries, last: usize) -> Option<f64> {
     let both = |a: &Num, b: &Num| Some((number(a, s, last)?, number(b, s, last)?));
     match n {
         Num::Literal(x) => Some(*x),
-        Num::Series { series, back } => s.value(*series, last.checked_sub(*back as usize)?),
+        Num::Series { series, back } => s.value(series, last.checked_sub(*back as usize)?),
         Num::Neg(a) => number(a, s, last).map(|v| -v),
         Num::Abs(a) => number(a, s, last).map(f64::abs),
         Num::Arith(op, a, b) => {
@@ -416,25 +379,17 @@ pub fn window(
     out
 }
 
-/// Indicators, action and reasons of the last bar of a window (built-in rules, then the
-/// custom ones). Panics on custom rules that do not compile (a strategy not validated).
+/// Indicators, action and reasons of the last bar of a window (the enabled presets, then
+/// `rules.custom`). Panics on rules that do not compile (a strategy not validated).
 pub fn evaluate(window: &[Bar], strategy: &Strategy) -> (Indicators, Action, Vec<String>) {
-    let series = IndicatorSeries::compute(window, &strategy.indicators);
+    let series = IndicatorSeries::compute(window, &strategy.indicators.instances());
     let last = window.len() - 1;
-    let custom = lang::compile_rules(&strategy.rules.custom)
-        .unwrap_or_else(|(i, e)| panic!("rules.custom[{i}] does not compile: {e:?}"));
-    let fired: Vec<(Action, String)> =
-        rules::enabled_crossings(&strategy.rules.enabled, &strategy.indicators)
-            .into_iter()
-            .filter(|c| series.fires(c, last))
-            .map(|c| (c.action, c.reason.to_string()))
-            .chain(
-                custom
-                    .into_iter()
-                    .filter(|r| holds(&r.when, &series, last) == Some(true))
-                    .map(|r| (r.action, r.reason)),
-            )
-            .collect();
+    let fired: Vec<(Action, String)> = strategy
+        .compiled_rules()
+        .into_iter()
+        .filter(|r| holds(&r.when, &series, last) == Some(true))
+        .map(|r| (r.action, r.reason))
+        .collect();
     let action = rules::combine(fired.iter().map(|f| f.0));
     let reasons = fired.into_iter().map(|f| f.1).collect();
     (series.at(last), action, reasons)
@@ -630,7 +585,7 @@ mod tests {
     #[test]
     fn custom_rules_use_three_valued_logic_and_fire_after_the_built_in_ones() {
         let mut s = Strategy::default();
-        s.indicators.ema = 2;
+        s.indicators.classic.ema = 2;
         let rule = |action, when: &str, reason: &str| crate::strategy::CustomRule {
             action,
             when: when.into(),
@@ -657,7 +612,7 @@ mod tests {
     #[test]
     fn ties_within_tolerance_never_cross() {
         let mut s = Strategy::default();
-        s.indicators.ema = 2;
+        s.indicators.classic.ema = 2;
         let flat = closes(&[100.0; 5]);
         assert!(evaluate(&flat, &s).2.is_empty());
         // Close moves by less than 1e-9 relative: still a tie with the EMA.

@@ -1,116 +1,133 @@
-//! What each rule means, defined once as data: a list of crossings between an indicator and a
-//! line, each with the action and reason it produces.
+//! What rules can read and what the five built-in rules mean.
 //!
-//! Both the Spark SQL generator ([`crate::sql`]) and the Rust reference implementation
-//! ([`crate::reference`]) read these definitions, so the two cannot disagree about which
-//! indicator a rule compares or which way it fires; what they compute independently is the
-//! indicators themselves.
+//! A rule reads [`Series`]: the fields of the bar and the values of the strategy's indicators,
+//! by name, through the strategy's [`Catalog`]. The built-in rules (`rules.enabled`) are
+//! presets written in the rule language ([`Rule::presets`]), compiled and evaluated exactly
+//! like a strategy's own rules, so the two cannot disagree about a crossing.
 
 use contract::Action;
 
-use crate::strategy::{IndicatorParams, Rule};
+use crate::indicators::Instance;
+use crate::strategy::{CustomRule, IndicatorParams, Rule};
 
-/// A per-bar series a rule can look at: a field of the bar or an indicator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Series {
+/// A field of the bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BarField {
     Open,
     High,
     Low,
     Close,
     Volume,
     Trades,
-    SmaFast,
-    SmaSlow,
-    Ema,
-    Rsi,
-    Macd,
-    MacdSignal,
-    MacdHist,
-    BbUpper,
-    BbMiddle,
-    BbLower,
+}
+
+impl BarField {
+    /// Every field with the name rule expressions call it by.
+    pub const NAMES: [(&'static str, BarField); 6] = [
+        ("open", BarField::Open),
+        ("high", BarField::High),
+        ("low", BarField::Low),
+        ("close", BarField::Close),
+        ("volume", BarField::Volume),
+        ("trades", BarField::Trades),
+    ];
+
+    /// The field called `name`.
+    pub fn lookup(name: &str) -> Option<BarField> {
+        BarField::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
+    }
+
+    /// The name rule expressions call it by.
+    pub fn name(self) -> &'static str {
+        BarField::NAMES
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map(|(n, _)| *n)
+            .expect("every field is in NAMES")
+    }
+}
+
+/// A per-bar series a rule can look at: a field of the bar, or an indicator value by its
+/// series name (`rsi`, `ema_fast`, `st.k`; see [`Catalog`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Series {
+    Bar(BarField),
+    Indicator(String),
 }
 
 impl Series {
-    /// Every series with the name rule expressions call it by: the one lookup table from
-    /// names to series (named indicator instances will add their rows here).
-    pub const NAMES: [(&'static str, Series); 16] = [
-        ("open", Series::Open),
-        ("high", Series::High),
-        ("low", Series::Low),
-        ("close", Series::Close),
-        ("volume", Series::Volume),
-        ("trades", Series::Trades),
-        ("sma_fast", Series::SmaFast),
-        ("sma_slow", Series::SmaSlow),
-        ("ema", Series::Ema),
-        ("rsi", Series::Rsi),
-        ("macd", Series::Macd),
-        ("macd_signal", Series::MacdSignal),
-        ("macd_hist", Series::MacdHist),
-        ("bb_upper", Series::BbUpper),
-        ("bb_middle", Series::BbMiddle),
-        ("bb_lower", Series::BbLower),
-    ];
+    /// The close, which scales price tolerances.
+    pub const CLOSE: Series = Series::Bar(BarField::Close);
 
-    /// The series called `name`.
-    pub fn lookup(name: &str) -> Option<Series> {
-        Series::NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, s)| *s)
-    }
-
-    /// The name rule expressions (and the `indicators` record) call it by.
-    pub fn name(self) -> &'static str {
-        Series::NAMES
-            .iter()
-            .find(|(_, s)| *s == self)
-            .map(|(n, _)| *n)
-            .expect("every series is in NAMES")
-    }
-
-    /// Whether it is a field of the bar rather than an indicator.
-    pub fn is_bar_field(self) -> bool {
-        matches!(
-            self,
-            Series::Open
-                | Series::High
-                | Series::Low
-                | Series::Close
-                | Series::Volume
-                | Series::Trades
-        )
-    }
-
-    /// Bars a window needs for the series to have a value at its last bar.
-    pub fn min_bars(self, p: &IndicatorParams) -> u32 {
+    /// The name rule expressions (and the signal's `indicators`) call it by.
+    pub fn name(&self) -> &str {
         match self {
-            Series::SmaFast => p.sma_fast,
-            Series::SmaSlow => p.sma_slow,
-            Series::Ema => p.ema,
-            Series::Rsi => p.rsi + 1,
-            Series::Macd | Series::MacdSignal | Series::MacdHist => p.macd_slow + p.macd_signal - 1,
-            Series::BbUpper | Series::BbMiddle | Series::BbLower => p.bb_period,
-            _ => 1,
-        }
-    }
-
-    /// The scale of a tie when this series is compared: prices and everything in price units
-    /// tie within `1e-9 × |close|`; RSI (0-100), volume and trade counts within `1e-9`.
-    pub fn tolerance(self) -> Tolerance {
-        match self {
-            Series::Rsi | Series::Volume | Series::Trades => Tolerance::Absolute,
-            _ => Tolerance::Price,
+            Series::Bar(f) => f.name(),
+            Series::Indicator(name) => name,
         }
     }
 }
 
-/// What a series is compared against.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Line {
-    Series(Series),
-    Level(f64),
+/// One series a strategy's rules can read, with what comparisons and the lookback need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub series: Series,
+    /// How a comparison involving it ties.
+    pub tolerance: Tolerance,
+    /// Bars a window needs for it to have a value at its last bar.
+    pub min_bars: u32,
+}
+
+/// Everything a strategy's rules can read: the bar's fields, then each indicator value of the
+/// strategy by series name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catalog {
+    entries: Vec<Entry>,
+}
+
+impl Catalog {
+    /// The catalog of a strategy with these indicator instances.
+    pub fn new(instances: &[Instance]) -> Catalog {
+        let bars = BarField::NAMES.iter().map(|(_, f)| Entry {
+            series: Series::Bar(*f),
+            tolerance: match f {
+                BarField::Volume | BarField::Trades => Tolerance::Absolute,
+                _ => Tolerance::Price,
+            },
+            min_bars: 1,
+        });
+        let indicators = instances.iter().flat_map(|i| {
+            i.series.iter().map(|(name, _)| Entry {
+                series: Series::Indicator(name.clone()),
+                tolerance: i.kind.tolerance(),
+                min_bars: i.kind.min_bars(),
+            })
+        });
+        Catalog {
+            entries: bars.chain(indicators).collect(),
+        }
+    }
+
+    /// The entry of the series called `name`.
+    pub fn lookup(&self, name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.series.name() == name)
+    }
+
+    /// The entry of `series` (every series a compiled rule reads has one).
+    pub fn entry(&self, series: &Series) -> &Entry {
+        self.entries
+            .iter()
+            .find(|e| e.series == *series)
+            .unwrap_or_else(|| panic!("{} is not in the catalog", series.name()))
+    }
+
+    /// Every name, in catalog order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.series.name())
+    }
 }
 
 /// The scale of "too close to call": a difference within `1e-9 ×` this is a tie, never a
@@ -119,126 +136,68 @@ pub enum Line {
 pub enum Tolerance {
     /// `1e-9 × |close|` (prices, price differences).
     Price,
-    /// `1e-9` (RSI, on its 0-100 scale).
+    /// `1e-9` (oscillators on their 0-100 scale, percentages, volumes, counts).
     Absolute,
 }
 
 /// Relative tie tolerance.
 pub const TIE: f64 = 1e-9;
 
-/// Which way a crossing goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// From at-or-below the line to above it.
-    Up,
-    /// From at-or-above the line to below it.
-    Down,
-}
-
-/// One crossing that fires a reason.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Crossing {
-    pub series: Series,
-    pub line: Line,
-    pub direction: Direction,
-    pub tolerance: Tolerance,
-    pub action: Action,
-    pub reason: &'static str,
-}
-
 impl Rule {
-    /// The crossings that make up this rule, with the strategy's thresholds.
-    pub fn crossings(self, p: &IndicatorParams) -> Vec<Crossing> {
-        use Direction::{Down, Up};
-        use Series::*;
-        let pair = |series, line, tolerance, up: &'static str, down: &'static str| {
+    /// The rule as rules of the language, with the strategy's thresholds: a BUY and a SELL
+    /// rule, each with its reason.
+    pub fn presets(self, p: &IndicatorParams) -> Vec<CustomRule> {
+        let rule = |action, when: String, reason: &str| CustomRule {
+            action,
+            when,
+            reason: reason.to_string(),
+        };
+        let pair = |a: &str, b: &str, up: &str, down: &str| {
             vec![
-                Crossing {
-                    series,
-                    line,
-                    direction: Up,
-                    tolerance,
-                    action: Action::Buy,
-                    reason: up,
-                },
-                Crossing {
-                    series,
-                    line,
-                    direction: Down,
-                    tolerance,
-                    action: Action::Sell,
-                    reason: down,
-                },
+                rule(Action::Buy, format!("crosses_above({a}, {b})"), up),
+                rule(Action::Sell, format!("crosses_below({a}, {b})"), down),
             ]
         };
+        // Thresholds printed so they parse back to the same f64.
+        let level = |x: f64| format!("{x:e}");
         match self {
-            Rule::SmaCross => pair(
-                SmaFast,
-                Line::Series(SmaSlow),
-                Tolerance::Price,
-                "sma_cross_up",
-                "sma_cross_down",
-            ),
-            Rule::EmaCross => pair(
-                Close,
-                Line::Series(Ema),
-                Tolerance::Price,
-                "ema_cross_up",
-                "ema_cross_down",
-            ),
-            Rule::MacdCross => pair(
-                Macd,
-                Line::Series(MacdSignal),
-                Tolerance::Price,
-                "macd_cross_up",
-                "macd_cross_down",
-            ),
+            Rule::SmaCross => pair("sma_fast", "sma_slow", "sma_cross_up", "sma_cross_down"),
+            Rule::EmaCross => pair("close", "ema", "ema_cross_up", "ema_cross_down"),
+            Rule::MacdCross => pair("macd", "macd_signal", "macd_cross_up", "macd_cross_down"),
             Rule::Rsi => vec![
-                Crossing {
-                    series: Rsi,
-                    line: Line::Level(p.rsi_oversold),
-                    direction: Up,
-                    tolerance: Tolerance::Absolute,
-                    action: Action::Buy,
-                    reason: "rsi_exit_oversold",
-                },
-                Crossing {
-                    series: Rsi,
-                    line: Line::Level(p.rsi_overbought),
-                    direction: Down,
-                    tolerance: Tolerance::Absolute,
-                    action: Action::Sell,
-                    reason: "rsi_exit_overbought",
-                },
+                rule(
+                    Action::Buy,
+                    format!("crosses_above(rsi, {})", level(p.rsi_oversold)),
+                    "rsi_exit_oversold",
+                ),
+                rule(
+                    Action::Sell,
+                    format!("crosses_below(rsi, {})", level(p.rsi_overbought)),
+                    "rsi_exit_overbought",
+                ),
             ],
             Rule::Bollinger => vec![
-                Crossing {
-                    series: Close,
-                    line: Line::Series(BbLower),
-                    direction: Up,
-                    tolerance: Tolerance::Price,
-                    action: Action::Buy,
-                    reason: "bb_reenter_lower",
-                },
-                Crossing {
-                    series: Close,
-                    line: Line::Series(BbUpper),
-                    direction: Down,
-                    tolerance: Tolerance::Price,
-                    action: Action::Sell,
-                    reason: "bb_reenter_upper",
-                },
+                rule(
+                    Action::Buy,
+                    "crosses_above(close, bb_lower)".into(),
+                    "bb_reenter_lower",
+                ),
+                rule(
+                    Action::Sell,
+                    "crosses_below(close, bb_upper)".into(),
+                    "bb_reenter_upper",
+                ),
             ],
         }
     }
 }
 
-/// The crossings of every enabled rule, in [`Rule::ALL`] order (the order of `reasons`).
-pub fn enabled_crossings(enabled: &[Rule], p: &IndicatorParams) -> Vec<Crossing> {
+/// The rules of every enabled preset, in [`Rule::ALL`] order (the order of `reasons`).
+pub fn enabled_presets(enabled: &[Rule], p: &IndicatorParams) -> Vec<CustomRule> {
     Rule::ALL
         .iter()
         .filter(|r| enabled.contains(r))
-        .flat_map(|r| r.crossings(p))
+        .flat_map(|r| r.presets(p))
         .collect()
 }
 
@@ -265,21 +224,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reasons_are_unique_and_follow_rule_order() {
+    fn presets_are_rules_of_the_language_in_rule_order() {
         let p = IndicatorParams::default();
-        let all = enabled_crossings(&Rule::ALL, &p);
-        for (name, series) in Series::NAMES {
-            assert_eq!(Series::lookup(name), Some(series));
-            assert_eq!(series.name(), name);
-        }
-        let mut reasons: Vec<&str> = all.iter().map(|c| c.reason).collect();
+        let all = enabled_presets(&Rule::ALL, &p);
+        let mut reasons: Vec<&str> = all.iter().map(|c| c.reason.as_str()).collect();
         assert_eq!(reasons[0], "sma_cross_up");
         reasons.sort();
         reasons.dedup();
         assert_eq!(reasons.len(), all.len());
-        let some = enabled_crossings(&[Rule::Rsi, Rule::SmaCross], &p);
+        let some = enabled_presets(&[Rule::Rsi, Rule::SmaCross], &p);
         assert_eq!(some[0].reason, "sma_cross_up");
-        assert_eq!(some[2].line, Line::Level(30.0));
+        assert_eq!(some[2].when, "crosses_above(rsi, 3e1)");
+        for (name, field) in BarField::NAMES {
+            assert_eq!(BarField::lookup(name), Some(field));
+            assert_eq!(field.name(), name);
+        }
     }
 
     #[test]

@@ -8,17 +8,19 @@
 //! exactly what is submitted and lets unit tests check its shape without a server;
 //! [`crate::query`] turns the steps into a DataFrame.
 //!
-//! Indicator expressions are written once as functions of an array of closes, then applied to
-//! the window (`closes`) and to the same window without its last bar (`closes_prev`): a
-//! crossing compares the last bar with the one before, both computed inside one window.
+//! Indicator expressions ([`crate::indicators`]) are functions of the window's arrays (`w`, its
+//! bars, and `closes`), applied to the window and to the same window without its last bars
+//! (`w_prev`, `closes_prev`) when a rule reads an indicator at an earlier bar: a crossing
+//! compares the last bar with the one before, both computed inside one window.
 
 use contract::records::TRADE_SPARK_SCHEMA;
 
 use contract::Action;
 
+use crate::indicators::{bind, Window};
 use crate::lang;
-use crate::rules::{self, Crossing, Direction, Line, Series, Tolerance, TIE};
-use crate::strategy::{IndicatorParams, Strategy};
+use crate::rules::{BarField, Series};
+use crate::strategy::Strategy;
 
 /// Name of the observed metrics (bad and total input records) in the query's progress.
 pub const INPUT_METRICS: &str = "input";
@@ -63,12 +65,21 @@ pub struct Described {
 
 /// Every step from the raw Kafka rows (`key`, `value`, ...) to the sink's `key`, `value`.
 ///
-/// Panics on a strategy whose `rules.custom` does not compile: [`Strategy::validate`] reports
-/// those, and every strategy from a file or `--set` is validated.
+/// Panics on a strategy whose rules do not compile: [`Strategy::validate`] reports those, and
+/// every strategy from a file or `--set` is validated.
 pub fn steps(s: &Strategy) -> Vec<Described> {
-    let custom = lang::compile_rules(&s.rules.custom)
-        .unwrap_or_else(|(i, e)| panic!("rules.custom[{i}] of a validated strategy: {e:?}"));
-    let back = Offsets::of(&custom);
+    let rules = s.compiled_rules();
+    let instances = s.indicators.instances();
+    // Indicators at this many bars before the last, besides the last bar's (each offset one
+    // more evaluation of them all, over the window without its last bars).
+    let mut back = 0;
+    for r in &rules {
+        r.when.reads(&mut |series, k| {
+            if matches!(series, Series::Indicator(_)) {
+                back = back.max(k);
+            }
+        });
+    }
     let bar_s = s.bars.interval_s;
     let lookback = s.bars.lookback as u64;
     // The window reaches `gap_fill` bars further back than the L intervals it evaluates, only
@@ -175,121 +186,136 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
             Step::Filter("element_at(raw, -1).bar_end = window_end".into()),
         ),
         d(
-            "closes of the last L intervals (from the first real bar on), an empty interval \
-             filled with the close before it, found up to gap_fill bars before the L",
-            Step::Select(
-                vec![
-                    "symbol".into(),
-                    "element_at(raw, -1) AS bar".into(),
-                    format!(
-                        "transform(sequence(greatest(element_at(raw, 1).bar_end, \
-                     window_end - INTERVAL {back} SECONDS), window_end, \
-                     INTERVAL {bar_s} SECONDS), e -> element_at(filter(raw, r -> r.bar_end <= e), \
-                     -1).close) AS closes",
-                        back = bar_s * (lookback - 1),
+            "the window: the bars of the last L intervals (from the first real bar on), an \
+             empty interval a flat bar at the close before it (found up to gap_fill bars \
+             before the L) with volume 0",
+            Step::Select(vec![
+                "symbol".into(),
+                "element_at(raw, -1) AS bar".into(),
+                format!(
+                    "transform(sequence(greatest(element_at(raw, 1).bar_end, \
+                     window_end - INTERVAL {back_s} SECONDS), window_end, \
+                     INTERVAL {bar_s} SECONDS), e -> {fill}) AS w",
+                    back_s = bar_s * (lookback - 1),
+                    fill = bind(
+                        "element_at(filter(raw, r -> r.bar_end <= e), -1)",
+                        "f",
+                        "IF(f.bar_end = e, named_struct('open', f.open, 'high', f.high, \
+                         'low', f.low, 'close', f.close, 'volume', f.volume, \
+                         'trades', CAST(f.trades AS DOUBLE)), named_struct('open', f.close, \
+                         'high', f.close, 'low', f.close, 'close', f.close, 'volume', 0D, \
+                         'trades', 0D))"
                     ),
-                ]
-                .into_iter()
-                .chain(back.bars.iter().map(|k| {
-                    format!(
-                        "{} AS {}",
-                        bar_back(*k, bar_s, bar_s * (lookback - 1)),
-                        at_back("bar", *k)
-                    )
-                }))
-                .collect(),
-            ),
+                ),
+            ]),
         ),
         d(
             "",
-            Step::Select(
-                [
-                    "symbol".into(),
-                    "bar".into(),
-                    "closes".into(),
-                    "slice(closes, 1, size(closes) - 1) AS closes_prev".into(),
-                ]
-                .into_iter()
-                .chain((2..=back.indicators).map(|k| {
-                    format!(
-                        "slice(closes, 1, greatest(size(closes) - {k}, 0)) AS {}",
-                        at_back("closes", k)
-                    )
-                }))
-                .chain(back.carried())
-                .collect(),
-            ),
-        ),
-        d(
-            "indicators at the last bar and at the bar before, inside the same window",
-            Step::Select(
-                [
-                    "symbol".into(),
-                    "bar".into(),
-                    "closes".into(),
-                    format!("{} AS base", base_indicators("closes", &s.indicators)),
-                ]
-                .into_iter()
-                .chain((1..=back.indicators.max(1)).flat_map(|k| {
-                    let closes = at_back("closes", k);
-                    [
-                        closes.clone(),
-                        format!(
-                            "{} AS {}",
-                            base_indicators(&closes, &s.indicators),
-                            at_back("base", k)
-                        ),
-                    ]
-                }))
-                .chain(back.carried())
-                .collect(),
-            ),
-        ),
-        d(
-            "",
-            Step::Select(
-                [
-                    "symbol".into(),
-                    "bar".into(),
-                    "size(closes) AS bars".into(),
-                    format!("{} AS ind", indicators("closes", "base", &s.indicators)),
-                ]
-                .into_iter()
-                .chain((1..=back.closes.max(1)).map(|k| {
-                    format!(
-                        "try_element_at(closes, -{}) AS {}",
-                        k + 1,
-                        at_back("close", k)
-                    )
-                }))
-                .chain((1..=back.indicators.max(1)).map(|k| {
-                    format!(
-                        "{} AS {}",
-                        indicators(&at_back("closes", k), &at_back("base", k), &s.indicators),
-                        at_back("ind", k)
-                    )
-                }))
-                .chain(back.carried())
-                .collect(),
-            ),
+            Step::Select(vec![
+                "symbol".into(),
+                "bar".into(),
+                "w".into(),
+                "transform(w, b -> b.close) AS closes".into(),
+            ]),
         ),
     ];
-    let crossings = rules::enabled_crossings(&s.rules.enabled, &s.indicators);
-    let fired: Vec<Fired> = crossings
-        .iter()
-        .map(|c| Fired {
-            condition: fired(c),
-            action: c.action,
-            reason: c.reason.to_string(),
+    let windows: Vec<(u32, Window)> = (0..=back)
+        .map(|k| {
+            (
+                k,
+                Window {
+                    closes: at_back("closes", k),
+                    bars: at_back("w", k),
+                },
+            )
         })
-        .chain(custom.iter().map(|r| Fired {
+        .collect();
+    let earlier = || windows.iter().filter(|(k, _)| *k > 0);
+    let carried = || {
+        earlier()
+            .flat_map(|(_, w)| [w.closes.clone(), w.bars.clone()])
+            .collect::<Vec<String>>()
+    };
+    if back > 0 {
+        out.push(d(
+            "the same window without its last bars, for indicators at earlier bars",
+            Step::Select(
+                ["symbol", "bar", "w", "closes"]
+                    .map(String::from)
+                    .into_iter()
+                    .chain(earlier().flat_map(|(k, w)| {
+                        [
+                            format!(
+                                "slice(closes, 1, greatest(size(closes) - {k}, 0)) AS {}",
+                                w.closes
+                            ),
+                            format!("slice(w, 1, greatest(size(w) - {k}, 0)) AS {}", w.bars),
+                        ]
+                    }))
+                    .collect(),
+            ),
+        ));
+    }
+    let base = |w: &Window| {
+        struct_of(
+            instances
+                .iter()
+                .enumerate()
+                .map(|(n, i)| (format!("i{n}"), i.kind.base(w))),
+        )
+    };
+    out.push(d(
+        "indicators, first pass (each kind's value, or what its outputs need)",
+        Step::Select(
+            ["symbol", "bar", "w", "closes"]
+                .map(String::from)
+                .into_iter()
+                .chain(std::iter::once(format!("{} AS base", base(&windows[0].1))))
+                .chain(carried())
+                .chain(earlier().map(|(k, w)| format!("{} AS {}", base(w), at_back("base", *k))))
+                .collect(),
+        ),
+    ));
+    let ind = |k: u32, w: &Window| {
+        let base_col = at_back("base", k);
+        struct_of(instances.iter().enumerate().flat_map(|(n, i)| {
+            let base_col = &base_col;
+            i.series.iter().map(move |(name, output)| {
+                (
+                    name.clone(),
+                    i.kind.output(w, &format!("{base_col}.i{n}"), output),
+                )
+            })
+        }))
+    };
+    out.push(d(
+        "indicators at the last bar and at the earlier bars the rules read, by series name",
+        Step::Select(
+            [
+                "symbol".into(),
+                "bar".into(),
+                "w".into(),
+                "size(w) AS bars".into(),
+            ]
+            .into_iter()
+            .chain(
+                windows
+                    .iter()
+                    .map(|(k, w)| format!("{} AS {}", ind(*k, w), at_back("ind", *k))),
+            )
+            .collect(),
+        ),
+    ));
+    let fired: Vec<Fired> = rules
+        .iter()
+        .map(|r| Fired {
             condition: format!("coalesce({}, false)", lang::sql::condition(&r.when)),
             action: r.action,
             reason: r.reason.clone(),
-        }))
+        })
         .collect();
     out.push(d(
-        "rules: which crossings and custom rules fired, and the action",
+        "rules: which fired (built-in presets, then rules.custom), and the action",
         Step::Select(vec![
             "symbol".into(),
             "bar".into(),
@@ -362,236 +388,38 @@ fn too_far_ahead(ts: &str, max_ahead_s: u64) -> String {
     format!("coalesce({ts} > current_timestamp() + INTERVAL {max_ahead_s} SECONDS, false)")
 }
 
-/// How far back the custom rules look, in bars before the last: which columns the query
-/// computes besides the last bar's and the one before's (which the built-in rules use).
-struct Offsets {
-    /// Indicators up to this many bars back (each offset one more evaluation of them all).
-    indicators: u32,
-    /// Closes up to this many bars back.
-    closes: u32,
-    /// Offsets (1 or more) at which a bar field other than the close is read.
-    bars: Vec<u32>,
-}
-
-impl Offsets {
-    fn of(rules: &[lang::Rule]) -> Offsets {
-        let mut o = Offsets {
-            indicators: 1,
-            closes: 1,
-            bars: Vec::new(),
-        };
-        for r in rules {
-            r.when.reads(&mut |s, back| match s {
-                Series::Close => o.closes = o.closes.max(back),
-                s if s.is_bar_field() => {
-                    if back > 0 && !o.bars.contains(&back) {
-                        o.bars.push(back);
-                    }
-                }
-                _ => o.indicators = o.indicators.max(back),
-            });
-        }
-        o.bars.sort_unstable();
-        o
-    }
-
-    /// The earlier bars' columns, carried from the step that makes them to the rules.
-    fn carried(&self) -> impl Iterator<Item = String> + '_ {
-        self.bars.iter().map(|k| at_back("bar", *k))
-    }
-}
-
-/// The column of `base` (`close`, `ind`, `closes`, ...) `k` bars before the last:
-/// `close_prev` for the bar before, `close_prev2` for the one before that.
+/// The column of `base` (`ind`, `closes`, `w`, ...) `k` bars before the last: `base` itself
+/// for the last bar, `ind_prev` for the bar before, `ind_prev2` for the one before that.
 fn at_back(base: &str, k: u32) -> String {
-    if k == 1 {
+    if k == 0 {
+        base.to_string()
+    } else if k == 1 {
         format!("{base}_prev")
     } else {
         format!("{base}_prev{k}")
     }
 }
 
-/// The bar `k` intervals before the last as a struct of doubles (`open`, `high`, `low`,
-/// `volume`, `trades`), in the step where `raw` and `window_end` are: the real bar of that
-/// interval, or a flat bar at the close before it with volume 0 when it had no trade (as the
-/// closes are filled); null before the window's first bar (`back_s` is how far the window
-/// reaches back from its last bar).
-fn bar_back(k: u32, bar_s: u64, back_s: u64) -> String {
-    let e = format!("window_end - INTERVAL {} SECONDS", bar_s * k as u64);
-    format!(
-        "IF({e} >= greatest(element_at(raw, 1).bar_end, window_end - INTERVAL {back_s} SECONDS), \
-         element_at(transform(filter(raw, r -> r.bar_end <= {e}), f -> IF(f.bar_end = {e}, \
-         named_struct('open', f.open, 'high', f.high, 'low', f.low, 'volume', f.volume, \
-         'trades', CAST(f.trades AS DOUBLE)), named_struct('open', f.close, 'high', f.close, \
-         'low', f.close, 'volume', 0D, 'trades', 0D))), -1), NULL)"
-    )
-}
-
-/// A double literal Spark parses back to exactly `x`.
-pub(crate) fn dbl(x: f64) -> String {
-    format!("{x:e}D")
-}
-
-/// EMA smoothing factor, computed in Rust once: `2/(p+1)`.
-fn alpha(p: u32) -> String {
-    dbl(2.0 / (p as f64 + 1.0))
-}
-
-fn sum(arr: &str) -> String {
-    format!("aggregate({arr}, 0D, (acc, x) -> acc + x)")
-}
-
-/// The last `p` elements of `arr` (all of them when shorter).
-fn last_n(arr: &str, p: u32) -> String {
-    format!("slice({arr}, greatest(size({arr}) - {p} + 1, 1), {p})")
-}
-
-/// SMA(p) of the last element: null with fewer than `p` values.
-fn sma(a: &str, p: u32) -> String {
-    format!("IF(size({a}) >= {p}, {} / {p}, NULL)", sum(&last_n(a, p)))
-}
-
-/// EMA(p) of the last element: seeded with the mean of the first `p` values.
-fn ema(a: &str, p: u32) -> String {
-    format!(
-        "IF(size({a}) >= {p}, aggregate(slice({a}, {p1}, greatest(size({a}) - {p}, 0)), \
-         {seed} / {p}, (e, x) -> (x - e) * {k} + e), NULL)",
-        p1 = p + 1,
-        seed = sum(&format!("slice({a}, 1, {p})")),
-        k = alpha(p),
-    )
-}
-
-/// Wilder's RSI(p) of the last element, one fold over the changes: sums for the first `p`,
-/// their means at the `p`-th, smoothing after.
-fn rsi(a: &str, p: u32) -> String {
-    let len = format!("greatest(size({a}) - 1, 0)");
-    let changes = format!("zip_with(slice({a}, 2, {len}), slice({a}, 1, {len}), (x, y) -> x - y)");
-    let avg = |part: &str, sign: &str| {
-        format!(
-            "CASE WHEN s.n < {pm1} THEN s.{part} + greatest({sign}x, 0D) \
-             WHEN s.n = {pm1} THEN (s.{part} + greatest({sign}x, 0D)) / {p} \
-             ELSE (s.{part} * {pm1} + greatest({sign}x, 0D)) / {p} END",
-            pm1 = p - 1,
-        )
-    };
-    format!(
-        "aggregate({changes}, named_struct('n', 0, 'g', 0D, 'l', 0D), \
-         (s, x) -> named_struct('n', s.n + 1, 'g', {g}, 'l', {l}), \
-         s -> IF(s.n >= {p}, IF(s.g + s.l = 0D, 0D, 100D * (s.g / (s.g + s.l))), NULL))",
-        g = avg("g", ""),
-        l = avg("l", "-"),
-    )
-}
-
-/// TA-Lib MACD(f, sl, g) of the last element, one fold: slow EMA summed over positions
-/// `0..sl`, fast over `sl-f..sl`, both seeded at `sl-1`; the signal line summed over the first
-/// `g` MACD values, then an EMA. A struct (`macd`, `signal`, `hist`), null before position
-/// `sl+g-2`.
-fn macd(a: &str, f: u32, sl: u32, g: u32) -> String {
-    let seed = sl - 1;
-    let slow = format!(
-        "CASE WHEN s.n < {seed} THEN s.slow + x WHEN s.n = {seed} THEN (s.slow + x) / {sl} \
-         ELSE (x - s.slow) * {k} + s.slow END",
-        k = alpha(sl)
-    );
-    let fast = format!(
-        "CASE WHEN s.n < {start} THEN 0D WHEN s.n < {seed} THEN s.fast + x \
-         WHEN s.n = {seed} THEN (s.fast + x) / {f} ELSE (x - s.fast) * {k} + s.fast END",
-        start = sl - f,
-        k = alpha(f)
-    );
-    let m = format!("(({fast}) - ({slow}))");
-    let sig_seed = seed + g - 1;
-    let sig = format!(
-        "CASE WHEN s.n < {seed} THEN 0D WHEN s.n < {sig_seed} THEN s.sig + {m} \
-         WHEN s.n = {sig_seed} THEN (s.sig + {m}) / {g} ELSE ({m} - s.sig) * {k} + s.sig END",
-        k = alpha(g)
-    );
-    format!(
-        "aggregate({a}, named_struct('n', 0, 'slow', 0D, 'fast', 0D, 'sig', 0D), \
-         (s, x) -> named_struct('n', s.n + 1, 'slow', {slow}, 'fast', {fast}, 'sig', {sig}), \
-         s -> IF(s.n >= {need}, named_struct('macd', s.fast - s.slow, 'signal', s.sig, \
-         'hist', (s.fast - s.slow) - s.sig), NULL))",
-        need = sl + g - 1,
-    )
-}
-
-/// First pass over closes `a`: everything but the Bollinger width, which needs the mean.
-fn base_indicators(a: &str, p: &IndicatorParams) -> String {
-    format!(
-        "named_struct('sma_fast', {}, 'sma_slow', {}, 'ema', {}, 'rsi', {}, 'macd', {}, \
-         'bb_middle', {})",
-        sma(a, p.sma_fast),
-        sma(a, p.sma_slow),
-        ema(a, p.ema),
-        rsi(a, p.rsi),
-        macd(a, p.macd_fast, p.macd_slow, p.macd_signal),
-        sma(a, p.bb_period),
-    )
-}
-
-/// Second pass: the indicator record (field names of `contract::Indicators`), Bollinger bands
-/// from the mean of the first pass and the two-pass population standard deviation.
-fn indicators(a: &str, base: &str, p: &IndicatorParams) -> String {
-    let bp = p.bb_period;
-    let sd = format!(
-        "sqrt(aggregate({tail}, 0D, (acc, x) -> acc + (x - {base}.bb_middle) * \
-         (x - {base}.bb_middle)) / {bp})",
-        tail = last_n(a, bp)
-    );
-    let k = dbl(p.bb_k);
-    format!(
-        "named_struct('sma_fast', {base}.sma_fast, 'sma_slow', {base}.sma_slow, \
-         'ema', {base}.ema, 'rsi', {base}.rsi, 'macd', {base}.macd.macd, \
-         'macd_signal', {base}.macd.signal, 'macd_hist', {base}.macd.hist, \
-         'bb_upper', {base}.bb_middle + {k} * {sd}, 'bb_middle', {base}.bb_middle, \
-         'bb_lower', {base}.bb_middle - {k} * {sd})"
-    )
-}
-
-/// A series `back` bars before the last, in the rules step: the bar's fields (`bar`, or the
-/// `bar_prev{k}` structs of [`bar_back`]), the closes (`close_prev{k}`) and the indicator
-/// records (`ind`, `ind_prev{k}`), all doubles.
-pub(crate) fn series(s: Series, back: u32) -> String {
-    match (s, back) {
-        (Series::Trades, 0) => "CAST(bar.trades AS DOUBLE)".into(),
-        (Series::Close, 0) => "bar.close".into(),
-        (Series::Close, k) => at_back("close", k),
-        (s, 0) if s.is_bar_field() => format!("bar.{}", s.name()),
-        (s, k) if s.is_bar_field() => format!("{}.{}", at_back("bar", k), s.name()),
-        (s, 0) => format!("ind.{}", s.name()),
-        (s, k) => format!("{}.{}", at_back("ind", k), s.name()),
+/// `named_struct` of `fields` (name, expression); a struct with one null field when there are
+/// none (Spark has no empty struct literal).
+fn struct_of(fields: impl Iterator<Item = (String, String)>) -> String {
+    let items: Vec<String> = fields.map(|(n, e)| format!("'{n}', {e}")).collect();
+    if items.is_empty() {
+        "named_struct('none', CAST(NULL AS DOUBLE))".into()
+    } else {
+        format!("named_struct({})", items.join(", "))
     }
 }
 
-/// -1, 0 (a tie) or 1: which side of its line the crossing's series is on; null when either
-/// is null.
-fn side(c: &Crossing, prev: bool) -> String {
-    let line = match c.line {
-        Line::Series(s) => series(s, u32::from(prev)),
-        Line::Level(l) => dbl(l),
-    };
-    let tol = match c.tolerance {
-        Tolerance::Price => format!(
-            "{} * abs({})",
-            dbl(TIE),
-            series(Series::Close, u32::from(prev))
-        ),
-        Tolerance::Absolute => dbl(TIE),
-    };
-    let d = format!("({} - {line})", series(c.series, u32::from(prev)));
-    format!(
-        "(CASE WHEN {d} > {tol} THEN 1 WHEN {d} < -{tol} THEN -1 WHEN {d} IS NOT NULL THEN 0 END)"
-    )
-}
-
-/// Whether a crossing fired at the last bar.
-fn fired(c: &Crossing) -> String {
-    let (before, now) = (side(c, true), side(c, false));
-    match c.direction {
-        Direction::Up => format!("coalesce({before} <= 0 AND {now} > 0, false)"),
-        Direction::Down => format!("coalesce({before} >= 0 AND {now} < 0, false)"),
+/// A series `back` bars before the last, in the rules step: a field of the last bar (`bar`)
+/// or of an earlier bar of the window (`w`), or an indicator value (`ind`, `ind_prev{k}`,
+/// whose field names are the series names), all doubles; null before the window's first bar.
+pub(crate) fn series(s: &Series, back: u32) -> String {
+    match (s, back) {
+        (Series::Bar(BarField::Trades), 0) => "CAST(bar.trades AS DOUBLE)".into(),
+        (Series::Bar(f), 0) => format!("bar.{}", f.name()),
+        (Series::Bar(f), k) => format!("try_element_at(w, -{}).{}", k + 1, f.name()),
+        (Series::Indicator(name), k) => format!("{}.`{name}`", at_back("ind", k)),
     }
 }
 
@@ -705,16 +533,6 @@ mod tests {
     }
 
     #[test]
-    fn double_literals_round_trip() {
-        for x in [2.0 / 13.0, 1e-9, 30.0, 2.0, 0.1, 43_000.123_456_789] {
-            let text = dbl(x);
-            assert!(text.ends_with('D'), "{text}");
-            let parsed: f64 = text.trim_end_matches('D').parse().unwrap();
-            assert_eq!(parsed.to_bits(), x.to_bits(), "{text}");
-        }
-    }
-
-    #[test]
     fn steps_follow_the_design_shape() {
         let s = Strategy::default();
         let steps = steps(&s);
@@ -808,27 +626,32 @@ mod tests {
         ));
         for column in [
             "AS closes_prev3",
+            "AS w_prev3",
             "AS base_prev3",
             "AS ind_prev3",
-            "AS bar_prev2",
             "AS ind_prev2",
-            "bar_prev2.volume",
+            "try_element_at(w, -3).volume",
         ] {
             assert!(text.contains(column), "{column} missing: {text}");
         }
-        for column in ["ind_prev4", "bar_prev3", "bar_prev.", "close_prev2"] {
+        for column in ["ind_prev4", "w_prev4"] {
             assert!(!text.contains(column), "{column}: {text}");
         }
         // After the built-in rules, in file order; coalesced: a null condition does not fire.
         assert!(
             text.contains(
-                "'rsi_exit_overbought', NULL), IF(coalesce((((ind_prev3.rsi - 3e1D) < -1e-9D) AND"
+                "'rsi_exit_overbought', NULL), IF(coalesce((((ind_prev3.`rsi` - 3e1D) < -1e-9D) AND"
             ),
             "{text}"
         );
         // Without custom rules the query is what it was: the bar before only.
         let text = all_sql(&Strategy::default());
         assert!(!text.contains("_prev2") && text.contains("AS ind_prev"));
+        // Rules that read no earlier indicator value need no earlier window.
+        let mut s = with_custom("close > prev(close, 3)");
+        s.rules.enabled.clear();
+        let text = all_sql(&s);
+        assert!(!text.contains("_prev"), "{text}");
     }
 
     #[test]

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::indicators::{Instance, Kind};
+use crate::rules::Catalog;
+
 /// Environment variable naming the root under which default checkpoints live.
 pub const CHECKPOINT_ROOT_ENV: &str = "TRADESIGNAL_CHECKPOINT_ROOT";
 /// How far back, in bars, a window's oldest empty intervals look for their close by default.
@@ -31,8 +34,8 @@ pub struct Strategy {
     pub source: Source,
     /// How trades become bars and bars become lookback windows.
     pub bars: Bars,
-    /// Indicator periods and thresholds.
-    pub indicators: IndicatorParams,
+    /// The indicators: the classic set's periods and thresholds, and named ones.
+    pub indicators: IndicatorSet,
     /// Which rules make signals, and what goes out.
     pub rules: Rules,
     /// Where signals go.
@@ -91,7 +94,25 @@ pub struct Bars {
     pub gap_fill: u32,
 }
 
-/// Indicator periods (in bars) and thresholds. Definitions are TA-Lib's defaults.
+/// The `[indicators]` section: the classic set (keys directly under `[indicators]`) and any
+/// number of named indicators (`[indicators.NAME]` tables with a `kind` and its parameters).
+///
+/// The classic set (series `sma_fast`, `sma_slow`, `ema`, `rsi`, `macd`, `macd_signal`,
+/// `macd_hist`, `bb_upper`, `bb_middle`, `bb_lower`, which the built-in rules read) is computed
+/// when the file sets any of its keys or names no indicator of its own, so a file written
+/// before named indicators existed runs unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "toml::Table", into = "toml::Table")]
+pub struct IndicatorSet {
+    /// Whether the classic set is computed.
+    pub classic_on: bool,
+    /// The classic set's periods and thresholds.
+    pub classic: IndicatorParams,
+    /// The named indicators, by name.
+    pub named: BTreeMap<String, Kind>,
+}
+
+/// The classic set's periods (in bars) and thresholds. Definitions are TA-Lib's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IndicatorParams {
@@ -123,7 +144,8 @@ pub struct IndicatorParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Rules {
-    /// Rules that make signals; see [`Rule`].
+    /// Built-in rules that make signals; see [`Rule`]. Default `sma_cross`, `ema_cross`, `rsi`
+    /// in a file that computes the classic indicators, none in one that only names its own.
     pub enabled: Vec<Rule>,
     /// Emit a record for every closed bar (action HOLD when no rule fired), not only bars
     /// where a rule fired.
@@ -204,7 +226,7 @@ impl Default for Strategy {
             name: "default".into(),
             source: Source::default(),
             bars: Bars::default(),
-            indicators: IndicatorParams::default(),
+            indicators: IndicatorSet::default(),
             rules: Rules::default(),
             sink: Sink::default(),
             query: QuerySettings::default(),
@@ -234,6 +256,122 @@ impl Default for Bars {
             lookback: 100,
             gap_fill: DEFAULT_GAP_FILL_BARS,
         }
+    }
+}
+
+impl Default for IndicatorSet {
+    fn default() -> Self {
+        IndicatorSet {
+            classic_on: true,
+            classic: IndicatorParams::default(),
+            named: BTreeMap::new(),
+        }
+    }
+}
+
+impl TryFrom<toml::Table> for IndicatorSet {
+    type Error = String;
+
+    /// Keys with a table value are named indicators, the others the classic set's.
+    fn try_from(table: toml::Table) -> Result<Self, String> {
+        let (tables, classic): (toml::Table, toml::Table) =
+            table.into_iter().partition(|(_, v)| v.is_table());
+        let classic_on = !classic.is_empty() || tables.is_empty();
+        let classic: IndicatorParams =
+            classic.try_into().map_err(|e| format!("indicators: {e}"))?;
+        let mut named = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (name, value) in tables {
+            let table = value.as_table().expect("partitioned on is_table");
+            match Kind::from_table(table) {
+                Ok(kind) => {
+                    named.insert(name, kind);
+                }
+                Err(e) => errors.extend(
+                    e.into_iter()
+                        .map(|e| format!("indicators.{name}.{}: {}", e.key, e.reason)),
+                ),
+            }
+        }
+        if errors.is_empty() {
+            Ok(IndicatorSet {
+                classic_on,
+                classic,
+                named,
+            })
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+}
+
+impl From<IndicatorSet> for toml::Table {
+    fn from(set: IndicatorSet) -> toml::Table {
+        let mut table = if set.classic_on {
+            toml::Table::try_from(&set.classic).expect("the classic set is a table")
+        } else {
+            toml::Table::new()
+        };
+        for (name, kind) in &set.named {
+            table.insert(name.clone(), toml::Value::Table(kind.to_table()));
+        }
+        table
+    }
+}
+
+impl IndicatorSet {
+    /// Every indicator computed, the classic set first, then the named ones by name.
+    pub fn instances(&self) -> Vec<Instance> {
+        let mut out = Vec::new();
+        if self.classic_on {
+            let c = &self.classic;
+            let flat = |name: &str, kind: Kind, series: &[(&str, &'static str)]| Instance {
+                name: name.to_string(),
+                kind,
+                series: series.iter().map(|(s, o)| (s.to_string(), *o)).collect(),
+            };
+            out.push(Instance::named(
+                "sma_fast",
+                Kind::Sma { period: c.sma_fast },
+            ));
+            out.push(Instance::named(
+                "sma_slow",
+                Kind::Sma { period: c.sma_slow },
+            ));
+            out.push(Instance::named("ema", Kind::Ema { period: c.ema }));
+            out.push(Instance::named("rsi", Kind::Rsi { period: c.rsi }));
+            out.push(flat(
+                "macd",
+                Kind::Macd {
+                    fast: c.macd_fast,
+                    slow: c.macd_slow,
+                    signal: c.macd_signal,
+                },
+                &[
+                    ("macd", "macd"),
+                    ("macd_signal", "signal"),
+                    ("macd_hist", "hist"),
+                ],
+            ));
+            out.push(flat(
+                "bb",
+                Kind::Bbands {
+                    period: c.bb_period,
+                    k: c.bb_k,
+                },
+                &[
+                    ("bb_upper", "upper"),
+                    ("bb_middle", "middle"),
+                    ("bb_lower", "lower"),
+                ],
+            ));
+        }
+        out.extend(
+            self.named
+                .iter()
+                .map(|(name, kind)| Instance::named(name, kind.clone())),
+        );
+        out
     }
 }
 
@@ -447,7 +585,13 @@ impl Strategy {
         for o in overrides {
             o.apply(&mut table)?;
         }
-        let strategy: Strategy = table.try_into().map_err(|e| parse_error(&e))?;
+        let enabled_given = table.get("rules").and_then(|r| r.get("enabled")).is_some();
+        let mut strategy: Strategy = table.try_into().map_err(|e| parse_error(&e))?;
+        // The presets read the classic set: a file that names its own indicators instead gets
+        // none of them unless it asks.
+        if !strategy.indicators.classic_on && !enabled_given {
+            strategy.rules.enabled.clear();
+        }
         let errors = strategy.validate();
         if errors.is_empty() {
             Ok(strategy)
@@ -569,69 +713,101 @@ impl Strategy {
             format!("{} must be at most {MAX_LOOKBACK_BARS} bars", b.gap_fill),
         );
 
-        let i = &self.indicators;
-        for (field, value) in [
-            ("indicators.sma_fast", i.sma_fast),
-            ("indicators.sma_slow", i.sma_slow),
-            ("indicators.ema", i.ema),
-            ("indicators.rsi", i.rsi),
-            ("indicators.macd_fast", i.macd_fast),
-            ("indicators.macd_slow", i.macd_slow),
-            ("indicators.bb_period", i.bb_period),
-        ] {
+        let i = &self.indicators.classic;
+        if self.indicators.classic_on {
+            for (field, value) in [
+                ("indicators.sma_fast", i.sma_fast),
+                ("indicators.sma_slow", i.sma_slow),
+                ("indicators.ema", i.ema),
+                ("indicators.rsi", i.rsi),
+                ("indicators.macd_fast", i.macd_fast),
+                ("indicators.macd_slow", i.macd_slow),
+                ("indicators.bb_period", i.bb_period),
+            ] {
+                check(
+                    (2..=MAX_LOOKBACK_BARS).contains(&value),
+                    field,
+                    format!("{value} must be between 2 and {MAX_LOOKBACK_BARS} bars"),
+                );
+            }
             check(
-                (2..=MAX_LOOKBACK_BARS).contains(&value),
-                field,
-                format!("{value} must be between 2 and {MAX_LOOKBACK_BARS} bars"),
+                (1..=MAX_LOOKBACK_BARS).contains(&i.macd_signal),
+                "indicators.macd_signal",
+                format!(
+                    "{} must be between 1 and {MAX_LOOKBACK_BARS} bars",
+                    i.macd_signal
+                ),
+            );
+            check(
+                i.sma_fast < i.sma_slow,
+                "indicators.sma_fast",
+                format!(
+                    "{} must be less than indicators.sma_slow ({})",
+                    i.sma_fast, i.sma_slow
+                ),
+            );
+            check(
+                i.macd_fast < i.macd_slow,
+                "indicators.macd_fast",
+                format!(
+                    "{} must be less than indicators.macd_slow ({})",
+                    i.macd_fast, i.macd_slow
+                ),
+            );
+            check(
+                i.rsi_oversold > 0.0 && i.rsi_oversold < 100.0,
+                "indicators.rsi_oversold",
+                format!("{} must be strictly between 0 and 100", i.rsi_oversold),
+            );
+            check(
+                i.rsi_overbought > 0.0 && i.rsi_overbought < 100.0,
+                "indicators.rsi_overbought",
+                format!("{} must be strictly between 0 and 100", i.rsi_overbought),
+            );
+            check(
+                i.rsi_oversold < i.rsi_overbought,
+                "indicators.rsi_oversold",
+                format!(
+                    "{} must be less than indicators.rsi_overbought ({})",
+                    i.rsi_oversold, i.rsi_overbought
+                ),
+            );
+            check(
+                i.bb_k.is_finite() && i.bb_k > 0.0,
+                "indicators.bb_k",
+                format!("{} must be a positive number", i.bb_k),
             );
         }
-        check(
-            (1..=MAX_LOOKBACK_BARS).contains(&i.macd_signal),
-            "indicators.macd_signal",
-            format!(
-                "{} must be between 1 and {MAX_LOOKBACK_BARS} bars",
-                i.macd_signal
-            ),
-        );
-        check(
-            i.sma_fast < i.sma_slow,
-            "indicators.sma_fast",
-            format!(
-                "{} must be less than indicators.sma_slow ({})",
-                i.sma_fast, i.sma_slow
-            ),
-        );
-        check(
-            i.macd_fast < i.macd_slow,
-            "indicators.macd_fast",
-            format!(
-                "{} must be less than indicators.macd_slow ({})",
-                i.macd_fast, i.macd_slow
-            ),
-        );
-        check(
-            i.rsi_oversold > 0.0 && i.rsi_oversold < 100.0,
-            "indicators.rsi_oversold",
-            format!("{} must be strictly between 0 and 100", i.rsi_oversold),
-        );
-        check(
-            i.rsi_overbought > 0.0 && i.rsi_overbought < 100.0,
-            "indicators.rsi_overbought",
-            format!("{} must be strictly between 0 and 100", i.rsi_overbought),
-        );
-        check(
-            i.rsi_oversold < i.rsi_overbought,
-            "indicators.rsi_oversold",
-            format!(
-                "{} must be less than indicators.rsi_overbought ({})",
-                i.rsi_oversold, i.rsi_overbought
-            ),
-        );
-        check(
-            i.bb_k.is_finite() && i.bb_k > 0.0,
-            "indicators.bb_k",
-            format!("{} must be a positive number", i.bb_k),
-        );
+
+        let catalog = self.catalog();
+        let classic_names: Vec<String> = IndicatorSet {
+            named: BTreeMap::new(),
+            ..self.indicators.clone()
+        }
+        .instances()
+        .into_iter()
+        .flat_map(|i| i.series.into_iter().map(|(name, _)| name))
+        .collect();
+        for (name, kind) in &self.indicators.named {
+            let field = format!("indicators.{name}");
+            if let Err(reason) = crate::indicators::valid_name(name) {
+                check(false, &field, reason);
+            }
+            let clash = Instance::named(name, kind.clone())
+                .series
+                .into_iter()
+                .find(|(s, _)| classic_names.contains(s));
+            if let Some((series, _)) = clash {
+                check(
+                    false,
+                    &field,
+                    format!(
+                        "`{series}` is a series of the classic set, which this file computes \
+                         (it sets classic keys under [indicators]); choose another name"
+                    ),
+                );
+            }
+        }
 
         check(
             !self.rules.enabled.is_empty() || !self.rules.custom.is_empty() || self.rules.every_bar,
@@ -640,10 +816,58 @@ impl Strategy {
              emit anything"
                 .into(),
         );
-        let mut reasons: Vec<&str> = crate::rules::enabled_crossings(&self.rules.enabled, i)
-            .iter()
-            .map(|c| c.reason)
-            .collect();
+        // Presets read the classic set: without it their names are unknown.
+        for rule in &self.rules.enabled {
+            if !self.indicators.classic_on {
+                check(
+                    false,
+                    "rules.enabled",
+                    format!(
+                        "`{}` reads the classic indicators, which this file does not compute \
+                         (it names its own and sets no classic key): set `enabled = []` or \
+                         write the rule with your indicators under [[rules.custom]]",
+                        rule.name()
+                    ),
+                );
+                continue;
+            }
+            let need = rule
+                .presets(i)
+                .iter()
+                .map(|r| {
+                    let when = crate::lang::compile(&r.when, &catalog)
+                        .unwrap_or_else(|e| panic!("preset {}: {e:?}", r.when));
+                    needed_bars(&when, &catalog).0
+                })
+                .max()
+                .unwrap_or(1);
+            check(
+                b.lookback >= need,
+                "bars.lookback",
+                format!(
+                    "{} is too short for rule `{}`: it needs {need} bars (its indicators at \
+                     the bar before the last)",
+                    b.lookback,
+                    rule.name()
+                ),
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for rule in &self.rules.enabled {
+            check(
+                seen.insert(*rule),
+                "rules.enabled",
+                format!("`{}` is listed twice", rule.name()),
+            );
+        }
+        let mut reasons: Vec<String> = if self.indicators.classic_on {
+            crate::rules::enabled_presets(&self.rules.enabled, i)
+                .into_iter()
+                .map(|r| r.reason)
+                .collect()
+        } else {
+            Vec::new()
+        };
         for (n, rule) in self.rules.custom.iter().enumerate() {
             let field = |f: &str| format!("rules.custom[{n}].{f}");
             check(
@@ -651,21 +875,18 @@ impl Strategy {
                 &field("action"),
                 "must be BUY or SELL (HOLD is what a bar gets when no rule fired)".into(),
             );
-            match crate::lang::compile(&rule.when) {
+            match crate::lang::compile(&rule.when, &catalog) {
                 Err(e) => check(false, &field("when"), e.render(&rule.when)),
                 Ok(when) => {
-                    // Like the built-in rules: a series the window can never hold is a mistake.
-                    let mut need = (0, "");
-                    when.reads(&mut |s, back| {
-                        need = need.max((s.min_bars(i) + back, s.name()));
-                    });
+                    // A series the window can never hold is a mistake.
+                    let (need, name) = needed_bars(&when, &catalog);
                     check(
-                        b.lookback >= need.0,
+                        b.lookback >= need,
                         "bars.lookback",
                         format!(
-                            "{} is too short for rules.custom[{n}]: `{}` as far back as it reads \
-                             needs {} bars",
-                            b.lookback, need.1, need.0
+                            "{} is too short for rules.custom[{n}]: `{name}` as far back as it \
+                             reads needs {need} bars",
+                            b.lookback,
                         ),
                     );
                 }
@@ -685,32 +906,11 @@ impl Strategy {
                 ),
             );
             check(
-                !reasons.contains(&rule.reason.as_str()),
+                !reasons.contains(&rule.reason),
                 &field("reason"),
                 format!("`{}` is the reason of another rule", rule.reason),
             );
-            reasons.push(&rule.reason);
-        }
-        for rule in &self.rules.enabled {
-            let needed = rule.min_lookback(i);
-            check(
-                b.lookback >= needed,
-                "bars.lookback",
-                format!(
-                    "{} is too short for rule `{}`: it needs {needed} bars (its indicators at \
-                     the bar before the last)",
-                    b.lookback,
-                    rule.name()
-                ),
-            );
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for rule in &self.rules.enabled {
-            check(
-                seen.insert(*rule),
-                "rules.enabled",
-                format!("`{}` is listed twice", rule.name()),
-            );
+            reasons.push(rule.reason.clone());
         }
 
         let q = &self.query;
@@ -725,6 +925,29 @@ impl Strategy {
             format!("{} must be at most 10000", q.shuffle_partitions),
         );
         errors
+    }
+
+    /// What this strategy's rules can read: the bar's fields and its indicators' values.
+    pub fn catalog(&self) -> Catalog {
+        Catalog::new(&self.indicators.instances())
+    }
+
+    /// Every rule of the strategy, compiled: the enabled presets (in [`Rule::ALL`] order), then
+    /// `rules.custom` in file order (the order of a signal's `reasons`). Panics on a rule that
+    /// does not compile: [`Strategy::validate`] reports those, and every strategy from a file
+    /// or `--set` is validated.
+    pub fn compiled_rules(&self) -> Vec<crate::lang::Rule> {
+        let presets = if self.indicators.classic_on {
+            crate::rules::enabled_presets(&self.rules.enabled, &self.indicators.classic)
+        } else {
+            Vec::new()
+        };
+        let all: Vec<CustomRule> = presets
+            .into_iter()
+            .chain(self.rules.custom.iter().cloned())
+            .collect();
+        crate::lang::compile_rules(&all, &self.catalog())
+            .unwrap_or_else(|(i, e)| panic!("rule {i} of a validated strategy: {e:?}"))
     }
 
     /// The streaming query name: `query.name`, else the strategy name.
@@ -754,6 +977,19 @@ impl Strategy {
         let root = checkpoint_root(|name| std::env::var(name).ok());
         format!("{}/{}", root.trim_end_matches('/'), self.query_name())
     }
+}
+
+/// Bars a window needs for everything `when` reads, as far back as it reads it, and the name
+/// of the series that needs the most.
+fn needed_bars(when: &crate::lang::Cond, catalog: &Catalog) -> (u32, String) {
+    let mut need = (0, String::new());
+    when.reads(&mut |s, back| {
+        let n = catalog.entry(s).min_bars + back;
+        if n > need.0 {
+            need = (n, s.name().to_string());
+        }
+    });
+    need
 }
 
 /// The root of default checkpoints, given the environment `var`: [`CHECKPOINT_ROOT_ENV`], else
@@ -797,18 +1033,6 @@ impl Rule {
             Rule::Rsi => "rsi",
             Rule::MacdCross => "macd_cross",
             Rule::Bollinger => "bollinger",
-        }
-    }
-
-    /// Bars a lookback window needs so that the rule's indicators exist at both the last bar
-    /// and the one before it.
-    pub fn min_lookback(self, i: &IndicatorParams) -> u32 {
-        match self {
-            Rule::SmaCross => i.sma_slow.max(i.sma_fast) + 1,
-            Rule::EmaCross => i.ema + 1,
-            Rule::Rsi => i.rsi + 2,
-            Rule::MacdCross => i.macd_slow + i.macd_signal,
-            Rule::Bollinger => i.bb_period + 1,
         }
     }
 }

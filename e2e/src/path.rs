@@ -39,10 +39,10 @@ pub fn strategy() -> Strategy {
     s.bars.interval_s = 1;
     s.bars.watermark_delay_s = 1;
     s.bars.lookback = 40;
-    s.indicators.sma_fast = 3;
-    s.indicators.sma_slow = 8;
-    s.indicators.ema = 5;
-    s.indicators.rsi = 5;
+    s.indicators.classic.sma_fast = 3;
+    s.indicators.classic.sma_slow = 8;
+    s.indicators.classic.ema = 5;
+    s.indicators.classic.rsi = 5;
     s.query.trigger_interval_ms = 500;
     s
 }

@@ -8,7 +8,7 @@
 
 use super::parse::{BinOp, Expr, Kind};
 use super::{Arith, Cmp, Cond, LangError, Num};
-use crate::rules::{Series, Tolerance};
+use crate::rules::{Catalog, Series, Tolerance};
 
 /// The furthest back an expression may look, in bars before the last, `crosses_*` counting
 /// one. Each offset used costs the query one more evaluation of every indicator (over the
@@ -16,7 +16,7 @@ use crate::rules::{Series, Tolerance};
 pub const MAX_BACK: u32 = 5;
 
 /// The functions, with their arities.
-const FUNCTIONS: [(&str, &str); 6] = [
+pub(super) const FUNCTIONS: [(&str, &str); 6] = [
     ("prev", "1 or 2 arguments: prev(x) or prev(x, n)"),
     ("crosses_above", "2 arguments: crosses_above(a, b)"),
     ("crosses_below", "2 arguments: crosses_below(a, b)"),
@@ -38,8 +38,8 @@ fn error(span: &std::ops::Range<usize>, message: String) -> LangError {
 }
 
 /// Checks a rule's `when`: it must be a condition.
-pub fn condition(e: &Expr) -> Result<Cond, LangError> {
-    match typed(e, 0)? {
+pub fn condition(e: &Expr, cx: &Catalog) -> Result<Cond, LangError> {
+    match typed(e, 0, cx)? {
         Typed::Cond(c) => Ok(c),
         Typed::Num(_) => Err(error(
             &e.span,
@@ -48,8 +48,8 @@ pub fn condition(e: &Expr) -> Result<Cond, LangError> {
     }
 }
 
-fn number(e: &Expr, back: u32, what: &str) -> Result<Num, LangError> {
-    match typed(e, back)? {
+fn number(e: &Expr, back: u32, what: &str, cx: &Catalog) -> Result<Num, LangError> {
+    match typed(e, back, cx)? {
         Typed::Num(n) => Ok(n),
         Typed::Cond(_) => Err(error(
             &e.span,
@@ -58,8 +58,8 @@ fn number(e: &Expr, back: u32, what: &str) -> Result<Num, LangError> {
     }
 }
 
-fn cond(e: &Expr, back: u32, what: &str) -> Result<Cond, LangError> {
-    match typed(e, back)? {
+fn cond(e: &Expr, back: u32, what: &str, cx: &Catalog) -> Result<Cond, LangError> {
+    match typed(e, back, cx)? {
         Typed::Cond(c) => Ok(c),
         Typed::Num(_) => Err(error(
             &e.span,
@@ -68,36 +68,58 @@ fn cond(e: &Expr, back: u32, what: &str) -> Result<Cond, LangError> {
     }
 }
 
-fn typed(e: &Expr, back: u32) -> Result<Typed, LangError> {
+fn typed(e: &Expr, back: u32, cx: &Catalog) -> Result<Typed, LangError> {
     Ok(match &e.kind {
         Kind::Number(x) => Typed::Num(Num::Literal(*x)),
-        Kind::Name(name) => match Series::lookup(name) {
-            Some(series) => Typed::Num(Num::Series { series, back }),
+        Kind::Name(name) => match cx.lookup(name) {
+            Some(entry) => Typed::Num(Num::Series {
+                series: entry.series.clone(),
+                back,
+            }),
             None if FUNCTIONS.iter().any(|(f, _)| *f == name.as_str()) => {
                 return Err(error(
                     &e.span,
                     format!("`{name}` is a function: call it as {name}(...)"),
                 ))
             }
-            None => return Err(unknown(name, &e.span, "name", series_names())),
+            None => {
+                let outputs: Vec<&str> = cx
+                    .names()
+                    .filter(|n| {
+                        n.strip_prefix(name.as_str())
+                            .is_some_and(|o| o.starts_with('.'))
+                    })
+                    .collect();
+                if !outputs.is_empty() {
+                    return Err(error(
+                        &e.span,
+                        format!(
+                            "`{name}` has several outputs; name one: {}",
+                            outputs.join(", ")
+                        ),
+                    ));
+                }
+                return Err(unknown(name, &e.span, "name", cx.names()));
+            }
         },
-        Kind::Neg(a) => Typed::Num(Num::Neg(Box::new(number(a, back, "`-`")?))),
-        Kind::Not(a) => Typed::Cond(Cond::Not(Box::new(cond(a, back, "`not`")?))),
+        Kind::Neg(a) => Typed::Num(Num::Neg(Box::new(number(a, back, "`-`", cx)?))),
+        Kind::Not(a) => Typed::Cond(Cond::Not(Box::new(cond(a, back, "`not`", cx)?))),
         Kind::Binary(op, a, b) => {
             let what = format!("`{}`", op.symbol());
             let arith = |op| -> Result<Typed, LangError> {
                 Ok(Typed::Num(Num::Arith(
                     op,
-                    Box::new(number(a, back, &what)?),
-                    Box::new(number(b, back, &what)?),
+                    Box::new(number(a, back, &what, cx)?),
+                    Box::new(number(b, back, &what, cx)?),
                 )))
             };
             let compare = |op| -> Result<Typed, LangError> {
                 Ok(Typed::Cond(comparison(
-                    number(a, back, &what)?,
+                    number(a, back, &what, cx)?,
                     op,
-                    number(b, back, &what)?,
+                    number(b, back, &what, cx)?,
                     back,
+                    cx,
                 )))
             };
             match op {
@@ -112,12 +134,12 @@ fn typed(e: &Expr, back: u32) -> Result<Typed, LangError> {
                 BinOp::Eq => compare(Cmp::Eq)?,
                 BinOp::Ne => compare(Cmp::Ne)?,
                 BinOp::And => Typed::Cond(Cond::And(
-                    Box::new(cond(a, back, &what)?),
-                    Box::new(cond(b, back, &what)?),
+                    Box::new(cond(a, back, &what, cx)?),
+                    Box::new(cond(b, back, &what, cx)?),
                 )),
                 BinOp::Or => Typed::Cond(Cond::Or(
-                    Box::new(cond(a, back, &what)?),
-                    Box::new(cond(b, back, &what)?),
+                    Box::new(cond(a, back, &what, cx)?),
+                    Box::new(cond(b, back, &what, cx)?),
                 )),
             }
         }
@@ -125,15 +147,15 @@ fn typed(e: &Expr, back: u32) -> Result<Typed, LangError> {
             name,
             name_span,
             args,
-        } => call(e, name, name_span, args, back)?,
+        } => call(e, name, name_span, args, back, cx)?,
     })
 }
 
 /// A comparison, with the price tolerance when either side involves a price-like series.
-fn comparison(left: Num, op: Cmp, right: Num, back: u32) -> Cond {
+fn comparison(left: Num, op: Cmp, right: Num, back: u32, cx: &Catalog) -> Cond {
     let mut tolerance = Tolerance::Absolute;
-    let mut see = |s: Series, _| {
-        if s.tolerance() == Tolerance::Price {
+    let mut see = |s: &Series, _| {
+        if cx.entry(s).tolerance == Tolerance::Price {
             tolerance = Tolerance::Price;
         }
     };
@@ -154,9 +176,10 @@ fn call(
     name_span: &std::ops::Range<usize>,
     args: &[Expr],
     back: u32,
+    cx: &Catalog,
 ) -> Result<Typed, LangError> {
     let Some((_, arity)) = FUNCTIONS.iter().find(|(f, _)| *f == name) else {
-        if Series::lookup(name).is_some() {
+        if cx.lookup(name).is_some() {
             return Err(error(
                 name_span,
                 format!("`{name}` is a series, not a function; write `{name}` or prev({name})"),
@@ -181,7 +204,7 @@ fn call(
             ),
         )
     };
-    let num = |a: &Expr| number(a, back, &what).map(Box::new);
+    let num = |a: &Expr| number(a, back, &what, cx).map(Box::new);
     Ok(match (name, args) {
         ("prev", [x]) | ("prev", [x, _]) => {
             let n = match args.get(1) {
@@ -196,7 +219,7 @@ fn call(
             if back + n > MAX_BACK {
                 return Err(far(n));
             }
-            typed(x, back + n)?
+            typed(x, back + n, cx)?
         }
         ("crosses_above" | "crosses_below", [a, b]) => {
             if back + 1 > MAX_BACK {
@@ -208,12 +231,12 @@ fn call(
                 (Cmp::Ge, Cmp::Lt)
             };
             let at = |back| -> Result<(Num, Num), LangError> {
-                Ok((number(a, back, &what)?, number(b, back, &what)?))
+                Ok((number(a, back, &what, cx)?, number(b, back, &what, cx)?))
             };
             let ((a1, b1), (a0, b0)) = (at(back + 1)?, at(back)?);
             Typed::Cond(Cond::And(
-                Box::new(comparison(a1, before, b1, back + 1)),
-                Box::new(comparison(a0, now, b0, back)),
+                Box::new(comparison(a1, before, b1, back + 1, cx)),
+                Box::new(comparison(a0, now, b0, back, cx)),
             ))
         }
         ("abs", [x]) => Typed::Num(Num::Abs(num(x)?)),
@@ -225,10 +248,6 @@ fn call(
 
 fn prev_offset_message() -> String {
     format!("the bars back of `prev` must be a whole number from 1 to {MAX_BACK}")
-}
-
-fn series_names() -> impl Iterator<Item = &'static str> {
-    Series::NAMES.iter().map(|(n, _)| *n)
 }
 
 /// "unknown name `x`", with the nearest of `known` suggested when it is close enough to be
@@ -268,7 +287,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::compile;
+    use super::super::tests::compile;
     use super::*;
 
     fn err(text: &str) -> (std::ops::Range<usize>, String) {
@@ -347,7 +366,8 @@ mod tests {
     fn offsets_and_tolerances_resolve() {
         let c = compile("crosses_above(close, prev(ema, 2))").unwrap();
         let mut read = Vec::new();
-        c.reads(&mut |s, back| read.push((s.name(), back)));
+        c.reads(&mut |s, back| read.push((s.name().to_string(), back)));
+        let read: Vec<(&str, u32)> = read.iter().map(|(s, b)| (s.as_str(), *b)).collect();
         assert_eq!(
             read,
             [

@@ -3,8 +3,8 @@
 //!
 //! Text goes through three stages, each its own module:
 //! - [`parse`]: text to an untyped syntax tree whose nodes keep their byte spans;
-//! - [`check`]: names resolved through [`crate::rules::Series::NAMES`] (the one table of what
-//!   an expression can refer to), types (number vs condition), arities and `prev` offsets
+//! - [`check`]: names resolved through the strategy's [`Catalog`] (the one table of what an
+//!   expression can refer to: the bar's fields and the strategy's indicator values), types (number vs condition), arities and `prev` offsets
 //!   checked, giving the typed tree below, in which every series reference carries how many
 //!   bars back it looks and every comparison its tie tolerance;
 //! - [`sql`]: the typed tree to a Spark SQL expression.
@@ -14,7 +14,7 @@
 //! printed again from their parsed `f64`.
 //!
 //! Semantics shared by both evaluators: a comparison ties within `1e-9 × |close|` when either
-//! side involves a price-like series, else within `1e-9` (see [`Series::tolerance`]); `a > b`
+//! side involves a price-like series, else within `1e-9` (see [`crate::rules::Entry`]); `a > b`
 //! means `a - b > tol`, `a >= b` means `a - b >= -tol`, `==` means `|a - b| <= tol`. A missing
 //! value (warm-up, a bar before the window, a division by zero) is null; logic is SQL's
 //! three-valued logic, and a rule whose condition ends up null does not fire.
@@ -27,7 +27,7 @@ use std::ops::Range;
 
 use contract::Action;
 
-use crate::rules::{Series, Tolerance};
+use crate::rules::{Catalog, Series, Tolerance};
 use crate::strategy::CustomRule;
 
 pub use check::MAX_BACK;
@@ -117,7 +117,7 @@ pub enum Arith {
 impl Cond {
     /// Calls `f` with every series the condition reads and how far back, the closes that
     /// scale price tolerances included.
-    pub fn reads(&self, f: &mut impl FnMut(Series, u32)) {
+    pub fn reads(&self, f: &mut impl FnMut(&Series, u32)) {
         match self {
             Cond::Compare {
                 left,
@@ -129,7 +129,7 @@ impl Cond {
                 left.reads(f);
                 right.reads(f);
                 if *tolerance == Tolerance::Price {
-                    f(Series::Close, *back);
+                    f(&Series::CLOSE, *back);
                 }
             }
             Cond::And(a, b) | Cond::Or(a, b) => {
@@ -143,10 +143,10 @@ impl Cond {
 
 impl Num {
     /// See [`Cond::reads`].
-    pub fn reads(&self, f: &mut impl FnMut(Series, u32)) {
+    pub fn reads(&self, f: &mut impl FnMut(&Series, u32)) {
         match self {
             Num::Literal(_) => {}
-            Num::Series { series, back } => f(*series, *back),
+            Num::Series { series, back } => f(series, *back),
             Num::Neg(a) | Num::Abs(a) => a.reads(f),
             Num::Arith(_, a, b) | Num::Min(a, b) | Num::Max(a, b) => {
                 a.reads(f);
@@ -164,23 +164,41 @@ pub struct Rule {
     pub when: Cond,
 }
 
-/// Parses and checks an expression that must be a condition.
-pub fn compile(text: &str) -> Result<Cond, LangError> {
-    check::condition(&parse::parse(text)?)
+/// Parses and checks an expression that must be a condition, reading what `catalog` has.
+pub fn compile(text: &str, catalog: &Catalog) -> Result<Cond, LangError> {
+    check::condition(&parse::parse(text)?, catalog)
 }
 
-/// The strategy's own rules, compiled; the index of the first rule that does not compile and
-/// why otherwise.
-pub fn compile_rules(custom: &[CustomRule]) -> Result<Vec<Rule>, (usize, LangError)> {
-    custom
+/// Rules, compiled; the index of the first rule that does not compile and why otherwise.
+pub fn compile_rules(
+    rules: &[CustomRule],
+    catalog: &Catalog,
+) -> Result<Vec<Rule>, (usize, LangError)> {
+    rules
         .iter()
         .enumerate()
         .map(|(i, r)| {
             Ok(Rule {
                 action: r.action,
                 reason: r.reason.clone(),
-                when: compile(&r.when).map_err(|e| (i, e))?,
+                when: compile(&r.when, catalog).map_err(|e| (i, e))?,
             })
         })
         .collect()
+}
+
+/// Whether `name` is a word of the language (a keyword or a function), which no series may be
+/// called.
+pub fn is_reserved(name: &str) -> bool {
+    ["and", "or", "not"].contains(&name) || check::FUNCTIONS.iter().any(|(f, _)| *f == name)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// [`super::compile`] against the default strategy's catalog (the classic set).
+    pub fn compile(text: &str) -> Result<Cond, LangError> {
+        super::compile(text, &crate::strategy::Strategy::default().catalog())
+    }
 }

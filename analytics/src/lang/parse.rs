@@ -287,10 +287,14 @@ fn parenthesized(i: &mut Input<'_>) -> ModalResult<Expr> {
 }
 
 fn name_or_call(i: &mut Input<'_>) -> ModalResult<Expr> {
-    let (name, name_span) = (
-        one_of(|c: char| c.is_ascii_alphabetic() || c == '_'),
-        take_while(0.., ident_char),
-    )
+    let word = || {
+        (
+            one_of(|c: char| c.is_ascii_alphabetic() || c == '_'),
+            take_while(0.., ident_char),
+        )
+    };
+    // `name` or `name.output` (an output of a multi-output indicator: `stoch.k`).
+    let (name, name_span) = (word(), opt(('.', word())))
         .take()
         .verify(|n: &str| !KEYWORDS.contains(&n))
         .with_span()
@@ -369,6 +373,12 @@ mod tests {
         assert!(matches!(parse("f()").unwrap().kind, Kind::Call { args, .. } if args.is_empty()));
         // A name that starts with a keyword is a name.
         assert_eq!(parse("notes").unwrap().kind, Kind::Name("notes".into()));
+        // An output of a multi-output indicator is one name.
+        let e = parse("st.k > 1").unwrap();
+        let Kind::Binary(_, left, _) = e.kind else {
+            panic!()
+        };
+        assert_eq!((left.kind, left.span), (Kind::Name("st.k".into()), 0..4));
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! `least`/`greatest` would skip it).
 
 use super::{Arith, Cmp, Cond, Num};
+use crate::indicators::dbl;
 use crate::rules::{Series, Tolerance, TIE};
-use crate::sql::{dbl, series};
+use crate::sql::series;
 
 /// The condition as a boolean SQL expression (null when an operand is null).
 pub fn condition(c: &Cond) -> String {
@@ -22,7 +23,7 @@ pub fn condition(c: &Cond) -> String {
         } => {
             let tol = match tolerance {
                 Tolerance::Price => {
-                    format!("({} * abs({}))", dbl(TIE), series(Series::Close, *back))
+                    format!("({} * abs({}))", dbl(TIE), series(&Series::CLOSE, *back))
                 }
                 Tolerance::Absolute => dbl(TIE),
             };
@@ -45,7 +46,7 @@ pub fn condition(c: &Cond) -> String {
 fn number(n: &Num) -> String {
     match n {
         Num::Literal(x) => dbl(*x),
-        Num::Series { series: s, back } => series(*s, *back),
+        Num::Series { series: s, back } => series(s, *back),
         Num::Neg(a) => format!("(-{})", number(a)),
         Num::Arith(Arith::Div, a, b) => format!("try_divide({}, {})", number(a), number(b)),
         Num::Arith(op, a, b) => {
@@ -70,7 +71,7 @@ fn both(a: &Num, b: &Num, f: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::compile;
+    use super::super::tests::compile;
     use super::*;
 
     #[test]
@@ -78,14 +79,15 @@ mod tests {
         let sql = condition(&compile("crosses_above(close, ema) and rsi < 60").unwrap());
         assert_eq!(
             sql,
-            "((((close_prev - ind_prev.ema) <= (1e-9D * abs(close_prev))) AND \
-             ((bar.close - ind.ema) > (1e-9D * abs(bar.close)))) AND \
-             ((ind.rsi - 6e1D) < -1e-9D))"
+            "((((try_element_at(w, -2).close - ind_prev.`ema`) <= \
+             (1e-9D * abs(try_element_at(w, -2).close))) AND \
+             ((bar.close - ind.`ema`) > (1e-9D * abs(bar.close)))) AND \
+             ((ind.`rsi` - 6e1D) < -1e-9D))"
         );
         let sql = condition(&compile("volume / prev(trades, 3) != max(-low, 2)").unwrap());
         assert_eq!(
             sql,
-            "(abs(try_divide(bar.volume, bar_prev3.trades) - IF((-bar.low) IS NULL OR 2e0D IS NULL, \
+            "(abs(try_divide(bar.volume, try_element_at(w, -4).trades) - IF((-bar.low) IS NULL OR 2e0D IS NULL, \
              NULL, greatest((-bar.low), 2e0D))) > (1e-9D * abs(bar.close)))"
         );
     }
@@ -94,7 +96,7 @@ mod tests {
     fn no_user_text_reaches_the_sql() {
         // Only names from the table reach the SQL, as column expressions.
         let sql = condition(&compile("abs(macd_hist - 1e3) >= 0.5 or not (open == 1)").unwrap());
-        assert!(sql.contains("ind.macd_hist") && sql.contains("1e3D") && sql.contains("5e-1D"));
+        assert!(sql.contains("ind.`macd_hist`") && sql.contains("1e3D") && sql.contains("5e-1D"));
         assert!(!sql.contains("1e3 ") && !sql.contains("0.5"), "{sql}");
     }
 }

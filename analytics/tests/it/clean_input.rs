@@ -45,7 +45,7 @@ fn strategy(test: &str) -> (Strategy, String, String) {
     s.bars.lookback = 30;
     s.rules.every_bar = true;
     s.source.max_offsets_per_trigger = 10;
-    let i = &mut s.indicators;
+    let i = &mut s.indicators.classic;
     (i.sma_fast, i.sma_slow, i.ema, i.rsi) = (3, 8, 5, 4);
     (s, trades, signals)
 }

@@ -52,7 +52,7 @@ fn submit_status_stop_and_resume_from_new_processes() {
     let (trades_topic, signals_topic) = support::topics("cli");
     let mut strategy = support::strategy(&trades_topic, &signals_topic);
     strategy.bars.lookback = 30;
-    let i = &mut strategy.indicators;
+    let i = &mut strategy.indicators.classic;
     (i.sma_fast, i.sma_slow, i.ema, i.rsi) = (3, 8, 5, 4);
     let name = strategy.query_name().to_string();
     let dir = std::env::temp_dir().join("tradesignal-it");

@@ -126,7 +126,7 @@ fn every_indicator_and_rule_matches_the_reference() {
     strategy.bars.gap_fill = 10;
     strategy.rules.enabled = Rule::ALL.to_vec();
     strategy.rules.every_bar = true;
-    let i = &mut strategy.indicators;
+    let i = &mut strategy.indicators.classic;
     (i.sma_fast, i.sma_slow, i.ema, i.rsi, i.bb_period) = (5, 12, 8, 6, 10);
     assert!(strategy.validate().is_empty(), "{:?}", strategy.validate());
 
@@ -137,10 +137,8 @@ fn every_indicator_and_rule_matches_the_reference() {
         .iter()
         .flat_map(|s| s.reasons.iter().map(String::as_str))
         .collect();
-    let all: BTreeSet<&str> = analytics::rules::enabled_crossings(&Rule::ALL, &strategy.indicators)
-        .iter()
-        .map(|c| c.reason)
-        .collect();
+    let presets = analytics::rules::enabled_presets(&Rule::ALL, &strategy.indicators.classic);
+    let all: BTreeSet<&str> = presets.iter().map(|r| r.reason.as_str()).collect();
     assert_eq!(fired, all, "the series do not fire every reason");
 
     support::produce_trades(&trades_topic, &trades);
@@ -159,7 +157,10 @@ fn every_indicator_and_rule_matches_the_reference() {
     let (_, other_topic) = support::topics("exact-other");
     let mut other = support::strategy(&trades_topic, &other_topic);
     other.bars.lookback = 40;
-    (other.indicators.sma_fast, other.indicators.sma_slow) = (4, 9);
+    (
+        other.indicators.classic.sma_fast,
+        other.indicators.classic.sma_slow,
+    ) = (4, 9);
     let other_expected = reference::signals(&trades, &other);
     assert!(other_expected.len() >= 10 && other_expected.iter().all(|s| !s.reasons.is_empty()));
 

@@ -16,7 +16,7 @@ fn bad_records_are_counted_and_the_query_keeps_running() {
     let (trades_topic, signals_topic) = support::topics("malformed");
     let mut strategy = support::strategy(&trades_topic, &signals_topic);
     strategy.bars.lookback = 30;
-    let i = &mut strategy.indicators;
+    let i = &mut strategy.indicators.classic;
     (i.sma_fast, i.sma_slow, i.ema, i.rsi) = (3, 8, 5, 4);
 
     let t0: DateTime<Utc> = "2026-02-02T00:00:00Z".parse().unwrap();

@@ -142,7 +142,7 @@ fn custom_rules_fire_on_the_designed_bars_and_equal_the_reference() {
     strategy.rules.enabled = vec![];
     strategy.rules.every_bar = true;
     strategy.rules.custom = hand_rules().into_iter().chain(indicator_rules()).collect();
-    let i = &mut strategy.indicators;
+    let i = &mut strategy.indicators.classic;
     (i.sma_fast, i.sma_slow, i.ema, i.rsi, i.bb_period) = (5, 12, 8, 6, 10);
     assert!(strategy.validate().is_empty(), "{:?}", strategy.validate());
 
