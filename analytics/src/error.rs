@@ -4,6 +4,7 @@
 //! can map them to distinct exit codes and messages without parsing strings.
 
 use spark_connect::SparkError;
+use spark_connect_core::SparkErrorKind;
 
 use crate::strategy::StrategyError;
 
@@ -32,6 +33,18 @@ pub enum Error {
     /// The progress JSON Spark returned is not what this client understands.
     #[error("unexpected progress JSON from Spark: {0}")]
     Progress(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// Whether Spark refused the plan itself: an analysis or parse error (unresolved column,
+    /// type mismatch, bad SQL) or an illegal argument (an option the Kafka source or sink
+    /// refuses). The same plan would be refused again.
+    pub fn rejected_plan(&self) -> bool {
+        matches!(self, Error::Spark { source, .. } if matches!(
+            source.kind,
+            SparkErrorKind::Analysis | SparkErrorKind::Parse | SparkErrorKind::IllegalArgument
+        ))
+    }
 }
 
 /// Spark's message, cut before the plan dump an analysis error carries (it can run to

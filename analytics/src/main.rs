@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Err(e) => service::exit::report("analytics", &*e, |e| match e.downcast_ref::<Error>() {
             Some(Error::Unreachable { .. }) => Some(EXIT_UNREACHABLE),
             Some(Error::Strategy(_) | Error::Settings(_)) => Some(service::exit::INVALID),
+            Some(e) if e.rejected_plan() => Some(service::exit::INVALID),
             _ if e.is::<StrategyError>() => Some(service::exit::INVALID),
             _ => None,
         }),
@@ -39,6 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if check {
                 let version = spark.version().context("ask the server its version")?;
                 for s in &strategies {
+                    analytics::query::analyze(&spark, s)?;
                     print!("{}", text::checked(s, &version, &connection.remote));
                 }
                 return Ok(ExitCode::SUCCESS);

@@ -109,6 +109,16 @@ pub fn start(spark: &SparkSession, s: &Strategy) -> Result<StreamingQuery, Error
         .during(|| format!("start query {}", s.query_name()))
 }
 
+/// Has Spark analyze the strategy's plan (names, types, functions) without starting anything;
+/// an [`Error`] says what it refused.
+pub fn analyze(spark: &SparkSession, s: &Strategy) -> Result<(), Error> {
+    configure_session(spark, s)?;
+    dataframe(spark, s)
+        .schema()
+        .during(|| format!("analyze the plan of {}", s.query_name()))?;
+    Ok(())
+}
+
 /// The plan Spark will run for the strategy: the SQL steps, then Spark's parsed and analyzed
 /// plans of the streaming DataFrame. Spark optimizes and plans a streaming query physically
 /// only when it starts; when `running` (the strategy's active query) is given, its physical

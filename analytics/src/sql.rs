@@ -17,7 +17,9 @@ use contract::records::TRADE_SPARK_SCHEMA;
 
 use contract::Action;
 
-use crate::indicators::{bind, Window};
+use std::collections::BTreeSet;
+
+use crate::indicators::{bind, Instance, Source, Window};
 use crate::lang;
 use crate::rules::{BarField, Series};
 use crate::strategy::Strategy;
@@ -209,81 +211,82 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
                 ),
             ]),
         ),
-        d(
-            "",
-            Step::Select(vec![
-                "symbol".into(),
-                "bar".into(),
-                "w".into(),
-                "transform(w, b -> b.close) AS closes".into(),
-            ]),
-        ),
     ];
-    let windows: Vec<(u32, Window)> = (0..=back)
-        .map(|k| {
-            (
-                k,
-                Window {
-                    closes: at_back("closes", k),
-                    bars: at_back("w", k),
-                },
-            )
-        })
-        .collect();
-    let earlier = || windows.iter().filter(|(k, _)| *k > 0);
-    let carried = || {
-        earlier()
-            .flat_map(|(_, w)| [w.closes.clone(), w.bars.clone()])
-            .collect::<Vec<String>>()
+    // The series the single-input indicators read (the closes, and any other `source`).
+    let sources: BTreeSet<Source> = instances.iter().map(|i| i.source).collect();
+    let src = |source: Source, k: u32| at_back(&format!("src_{}", source.name()), k);
+    out.push(d(
+        "the series single-input indicators read",
+        Step::Select(
+            ["symbol", "bar", "w"]
+                .map(String::from)
+                .into_iter()
+                .chain(
+                    sources
+                        .iter()
+                        .map(|s| format!("transform(w, b -> {}) AS {}", s.of("b"), src(*s, 0))),
+                )
+                .collect(),
+        ),
+    ));
+    // Every column of the window at offset k (the window itself at 0).
+    let columns = |k: u32| -> Vec<String> {
+        std::iter::once(at_back("w", k))
+            .chain(sources.iter().map(|s| src(*s, k)))
+            .collect()
     };
+    let earlier = || (1..=back).flat_map(columns);
     if back > 0 {
         out.push(d(
             "the same window without its last bars, for indicators at earlier bars",
             Step::Select(
-                ["symbol", "bar", "w", "closes"]
-                    .map(String::from)
+                ["symbol".to_string(), "bar".into()]
                     .into_iter()
-                    .chain(earlier().flat_map(|(k, w)| {
-                        [
-                            format!(
-                                "slice(closes, 1, greatest(size(closes) - {k}, 0)) AS {}",
-                                w.closes
-                            ),
-                            format!("slice(w, 1, greatest(size(w) - {k}, 0)) AS {}", w.bars),
-                        ]
+                    .chain(columns(0))
+                    .chain((1..=back).flat_map(|k| {
+                        columns(0)
+                            .into_iter()
+                            .zip(columns(k))
+                            .map(move |(now, then)| {
+                                format!("slice({now}, 1, greatest(size({now}) - {k}, 0)) AS {then}")
+                            })
                     }))
                     .collect(),
             ),
         ));
     }
-    let base = |w: &Window| {
+    let window = |i: &Instance, k: u32| Window {
+        input: src(i.source, k),
+        bars: at_back("w", k),
+    };
+    let base = |k: u32| {
         struct_of(
             instances
                 .iter()
                 .enumerate()
-                .map(|(n, i)| (format!("i{n}"), i.kind.base(w))),
+                .map(|(n, i)| (format!("i{n}"), i.kind.base(&window(i, k)))),
         )
     };
     out.push(d(
         "indicators, first pass (each kind's value, or what its outputs need)",
         Step::Select(
-            ["symbol", "bar", "w", "closes"]
-                .map(String::from)
+            ["symbol".to_string(), "bar".into()]
                 .into_iter()
-                .chain(std::iter::once(format!("{} AS base", base(&windows[0].1))))
-                .chain(carried())
-                .chain(earlier().map(|(k, w)| format!("{} AS {}", base(w), at_back("base", *k))))
+                .chain(columns(0))
+                .chain(earlier())
+                .chain((0..=back).map(|k| format!("{} AS {}", base(k), at_back("base", k))))
                 .collect(),
         ),
     ));
-    let ind = |k: u32, w: &Window| {
+    let ind = |k: u32| {
         let base_col = at_back("base", k);
         struct_of(instances.iter().enumerate().flat_map(|(n, i)| {
             let base_col = &base_col;
             i.series.iter().map(move |(name, output)| {
                 (
                     name.clone(),
-                    i.kind.output(w, &format!("{base_col}.i{n}"), output),
+                    i.kind
+                        .output(&window(i, k), &format!("{base_col}.i{n}"), output),
                 )
             })
         }))
@@ -298,11 +301,7 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
                 "size(w) AS bars".into(),
             ]
             .into_iter()
-            .chain(
-                windows
-                    .iter()
-                    .map(|(k, w)| format!("{} AS {}", ind(*k, w), at_back("ind", *k))),
-            )
+            .chain((0..=back).map(|k| format!("{} AS {}", ind(k), at_back("ind", k))))
             .collect(),
         ),
     ));
@@ -625,7 +624,7 @@ mod tests {
             "prev(rsi, 3) < 30 and prev(volume, 2) > volume",
         ));
         for column in [
-            "AS closes_prev3",
+            "AS src_close_prev3",
             "AS w_prev3",
             "AS base_prev3",
             "AS ind_prev3",

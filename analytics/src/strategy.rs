@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::indicators::{Instance, Kind};
+use crate::indicators::{Indicator, Instance, Kind, Named};
 use crate::rules::Catalog;
 
 /// Environment variable naming the root under which default checkpoints live.
@@ -109,7 +109,7 @@ pub struct IndicatorSet {
     /// The classic set's periods and thresholds.
     pub classic: IndicatorParams,
     /// The named indicators, by name.
-    pub named: BTreeMap<String, Kind>,
+    pub named: Named,
 }
 
 /// The classic set's periods (in bars) and thresholds. Definitions are TA-Lib's defaults.
@@ -283,9 +283,9 @@ impl TryFrom<toml::Table> for IndicatorSet {
         let mut errors = Vec::new();
         for (name, value) in tables {
             let table = value.as_table().expect("partitioned on is_table");
-            match Kind::from_table(table) {
-                Ok(kind) => {
-                    named.insert(name, kind);
+            match Indicator::from_table(table) {
+                Ok(indicator) => {
+                    named.insert(name, indicator);
                 }
                 Err(e) => errors.extend(
                     e.into_iter()
@@ -326,20 +326,19 @@ impl IndicatorSet {
         if self.classic_on {
             let c = &self.classic;
             let flat = |name: &str, kind: Kind, series: &[(&str, &'static str)]| Instance {
-                name: name.to_string(),
-                kind,
                 series: series.iter().map(|(s, o)| (s.to_string(), *o)).collect(),
+                ..Instance::named(name, kind.into())
             };
             out.push(Instance::named(
                 "sma_fast",
-                Kind::Sma { period: c.sma_fast },
+                Kind::Sma { period: c.sma_fast }.into(),
             ));
             out.push(Instance::named(
                 "sma_slow",
-                Kind::Sma { period: c.sma_slow },
+                Kind::Sma { period: c.sma_slow }.into(),
             ));
-            out.push(Instance::named("ema", Kind::Ema { period: c.ema }));
-            out.push(Instance::named("rsi", Kind::Rsi { period: c.rsi }));
+            out.push(Instance::named("ema", Kind::Ema { period: c.ema }.into()));
+            out.push(Instance::named("rsi", Kind::Rsi { period: c.rsi }.into()));
             out.push(flat(
                 "macd",
                 Kind::Macd {
@@ -950,6 +949,20 @@ impl Strategy {
             .unwrap_or_else(|(i, e)| panic!("rule {i} of a validated strategy: {e:?}"))
     }
 
+    /// The reasons of BUY and SELL rules that may fire on the same bar (see
+    /// [`crate::lang::conflict`]), in rule order. Such a bar is HOLD, with both reasons listed.
+    pub fn conflicts(&self) -> Vec<(String, String)> {
+        let rules = self.compiled_rules();
+        let side = |a: contract::Action| rules.iter().filter(move |r| r.action == a);
+        side(contract::Action::Buy)
+            .flat_map(|b| {
+                side(contract::Action::Sell)
+                    .filter(|s| !crate::lang::conflict::exclusive(&b.when, &s.when))
+                    .map(|s| (b.reason.clone(), s.reason.clone()))
+            })
+            .collect()
+    }
+
     /// The streaming query name: `query.name`, else the strategy name.
     pub fn query_name(&self) -> &str {
         if self.query.name.is_empty() {
@@ -1236,6 +1249,115 @@ mod tests {
             reason: "oversold".into(),
         }];
         assert!(s.validate().is_empty(), "{:?}", s.validate());
+    }
+
+    #[test]
+    fn named_indicators_sit_beside_or_instead_of_the_classic_set() {
+        let s = parse(
+            r#"
+            [indicators.ema_fast]
+            kind = "ema"
+            period = 12
+            [indicators.st]
+            kind = "stoch"
+            [[rules.custom]]
+            action = "BUY"
+            when = "crosses_above(st.k, st.d) and close > ema_fast"
+            reason = "stoch_up"
+            "#,
+        )
+        .unwrap();
+        // Only named indicators: no classic set, so no preset rules by default.
+        assert!(!s.indicators.classic_on);
+        assert!(s.rules.enabled.is_empty());
+        let names: Vec<String> = s.catalog().names().map(String::from).collect();
+        assert_eq!(
+            names[6..],
+            ["ema_fast", "st.k", "st.d"].map(String::from),
+            "{names:?}"
+        );
+        // A classic key brings the classic set (and its default presets) back.
+        let s = parse(
+            "[indicators]
+rsi = 9
+[indicators.w]
+kind = \"wma\"\n",
+        )
+        .unwrap();
+        assert!(s.indicators.classic_on);
+        assert_eq!(s.rules.enabled.len(), 3);
+        assert!(s.catalog().lookup("w").is_some() && s.catalog().lookup("rsi").is_some());
+        // A file that names its own and asks for a preset is told what to do.
+        let err = parse("[indicators.w]\nkind = \"wma\"\n[rules]\nenabled = [\"rsi\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("rules.enabled: `rsi` reads the classic indicators"),
+            "{err}"
+        );
+        // Bad tables and names are named with their key.
+        let err = parse("[indicators.x]\nkind = \"ema\"\nperiod = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("indicators.x.period: 1 must be between 2 and 1000"),
+            "{err}"
+        );
+        let err = parse(
+            "[indicators]\nrsi = 9\n[indicators.macd_signal]\nkind = \"sma\"\n\
+             [indicators.Close]\nkind = \"sma\"\n[rules]\nevery_bar = true\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("indicators.macd_signal: `macd_signal` is a series of the classic set"),
+            "{err}"
+        );
+        assert!(err.contains("indicators.Close: `Close` must be"), "{err}");
+        // A multi-output indicator is read by its outputs.
+        let err = parse(
+            "[indicators.st]\nkind = \"stoch\"\n[[rules.custom]]\naction = \"BUY\"\n\
+             when = \"st > 20\"\nreason = \"r\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`st` has several outputs; name one: st.k, st.d"),
+            "{err}"
+        );
+        // The lookback must hold what the rules read: ADX(14) needs 28 bars, 29 for a crossing.
+        let err = parse(
+            "[bars]\nlookback = 28\n[indicators.adx]\nkind = \"adx\"\n[[rules.custom]]\n\
+             action = \"BUY\"\nwhen = \"crosses_above(adx, 25)\"\nreason = \"trend\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`adx` as far back as it reads needs 29 bars"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_example_strategies_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            Strategy::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+        assert!(n >= 6, "{n} strategies");
+    }
+
+    #[test]
+    fn conflicts_pair_buy_and_sell_rules_that_may_fire_together() {
+        let s = Strategy::default();
+        let c = s.conflicts();
+        assert_eq!(c.len(), 6, "{c:?}");
+        assert!(c.contains(&("sma_cross_up".into(), "ema_cross_down".into())));
+        assert!(!c.contains(&("sma_cross_up".into(), "sma_cross_down".into())));
+        assert!(!c.contains(&("rsi_exit_oversold".into(), "rsi_exit_overbought".into())));
     }
 
     #[test]

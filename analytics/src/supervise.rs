@@ -26,7 +26,6 @@ use service::metrics::{Counter, Gauge, Registry};
 use service::shutdown::Shutdown;
 use spark_connect::streaming::StreamingQuery;
 use spark_connect::SparkSession;
-use spark_connect_core::SparkErrorKind;
 
 use crate::connect::Connection;
 use crate::control::{self, QueryInfo, Stopped};
@@ -420,7 +419,7 @@ impl Slot {
                 // Another process starting the query meanwhile makes Spark refuse a second one
                 // of that name with an illegal argument: adopt it at the next poll instead.
                 let taken = || matches!(control::find(spark, self.name()), Ok(Some(_)));
-                if rejected_plan(&e) && !taken() {
+                if Error::rejected_plan(&e) && !taken() {
                     self.give_up(format!("Spark rejected its plan: {e}"));
                     return;
                 }
@@ -446,16 +445,6 @@ impl Slot {
         self.given_up_gauge.set(1);
         self.state = State::GivenUp(error);
     }
-}
-
-/// Whether Spark refused the plan itself at submit: an analysis or parse error (unresolved
-/// column, type mismatch, bad SQL) or an illegal argument (an option the Kafka source or sink
-/// refuses). The same plan would be refused again.
-fn rejected_plan(e: &Error) -> bool {
-    matches!(e, Error::Spark { source, .. } if matches!(
-        source.kind,
-        SparkErrorKind::Analysis | SparkErrorKind::Parse | SparkErrorKind::IllegalArgument
-    ))
 }
 
 /// Whether a query's error is an analysis error: Spark's AnalysisException family, whose
@@ -495,6 +484,7 @@ fn sleep(d: Duration, shutdown: &Shutdown) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use spark_connect_core::SparkErrorKind;
 
     #[test]
     fn runs_failing_the_same_way_summarize_the_same() {
@@ -527,10 +517,12 @@ mod tests {
             during: "start query q".into(),
             source: Box::new(spark_connect::SparkError::classed(kind, "X", &[])),
         };
-        assert!(rejected_plan(&spark(SparkErrorKind::Analysis)));
-        assert!(rejected_plan(&spark(SparkErrorKind::IllegalArgument)));
-        assert!(!rejected_plan(&spark(SparkErrorKind::Connect)));
-        assert!(!rejected_plan(&Error::Unreachable {
+        assert!(Error::rejected_plan(&spark(SparkErrorKind::Analysis)));
+        assert!(Error::rejected_plan(&spark(
+            SparkErrorKind::IllegalArgument
+        )));
+        assert!(!Error::rejected_plan(&spark(SparkErrorKind::Connect)));
+        assert!(!Error::rejected_plan(&Error::Unreachable {
             endpoint: "h:1".into(),
             reason: "refused".into()
         }));

@@ -114,11 +114,24 @@ pub fn list(queries: &[QueryInfo], ui: &str) -> String {
 
 /// `submit --check`: the strategy is valid and the server answered with its version.
 pub fn checked(s: &Strategy, version: &str, remote: &str) -> String {
-    format!(
-        "ok: strategy `{}` (query `{}`) is valid; Spark {version} reachable at {remote}\n",
+    let mut out = format!(
+        "ok: strategy `{}` (query `{}`) is valid and Spark {version} at {remote} analyzed its \
+         plan\n",
         s.name,
         s.query_name()
-    )
+    );
+    let conflicts = s.conflicts();
+    if !conflicts.is_empty() {
+        out.push_str(&format!(
+            "  conflicts: {} pair(s) of a BUY and a SELL rule may fire on the same bar; such a \
+             bar is HOLD with both reasons listed:\n",
+            conflicts.len()
+        ));
+        for (buy, sell) in conflicts {
+            out.push_str(&format!("    BUY {buy} / SELL {sell}\n"));
+        }
+    }
+    out
 }
 
 /// What `submit` did for one strategy.

@@ -120,7 +120,27 @@ INSTANCES = {
     "obv": ("obv", {}),
     "vwap": ("vwap", {}),
     "vwap10": ("vwap", {"period": 10}),
+    # Single-input kinds on another series of the bar (`source`).
+    "vol20": ("sma", {"period": 20, "source": "volume"}),
+    "ema_typ": ("ema", {"period": 6, "source": "hlc3"}),
+    "rsi_med": ("rsi", {"period": 5, "source": "hl2"}),
+    "bb_avg": ("bbands", {"period": 8, "k": 2.0, "source": "ohlc4"}),
+    "mom_high": ("mom", {"period": 2, "source": "high"}),
+    "wma_low": ("wma", {"period": 4, "source": "low"}),
+    "roc_open": ("roc", {"period": 3, "source": "open"}),
 }
+# What `source` may say, for the single-input kinds, and TA-Lib's function for each.
+SOURCES = {
+    "close": lambda w: w["close"],
+    "open": lambda w: w["open"],
+    "high": lambda w: w["high"],
+    "low": lambda w: w["low"],
+    "volume": lambda w: w["volume"],
+    "hl2": lambda w: talib.MEDPRICE(w["high"], w["low"]),
+    "hlc3": lambda w: talib.TYPPRICE(w["high"], w["low"], w["close"]),
+    "ohlc4": lambda w: talib.AVGPRICE(w["open"], w["high"], w["low"], w["close"]),
+}
+SINGLE_INPUT = ("sma", "ema", "wma", "rsi", "roc", "mom", "macd", "bbands")
 VWAP_DOC = """vwap {period (optional)}, not in TA-Lib: sum(close * volume) / sum(volume) over the last
 `period` bars of the window (all of them without `period`), both sums added oldest bar first
 from 0.0; null when the window holds fewer than `period` bars or the volume sum is 0."""
@@ -140,6 +160,8 @@ T0_MS = int(T0.timestamp() * 1000)
 def params_of(kind, given):
     """An instance's parameters: TA-Lib's defaults, overridden by the given ones."""
     defaults, _ = KINDS[kind]
+    if kind in SINGLE_INPUT:
+        defaults = {**defaults, "source": "close"}
     unknown = set(given) - set(defaults)
     assert not unknown, f"{kind}: unknown params {unknown}"
     return {**defaults, **given}
@@ -331,6 +353,8 @@ def compute(kind, p, w):
     """The outputs of one indicator over window arrays `w` (o, h, l, c, v): a tuple of arrays
     in KINDS' output order (one array for single-output kinds)."""
     h, l, c, v = w["high"], w["low"], w["close"], w["volume"]
+    if kind in SINGLE_INPUT:
+        c = SOURCES[p.get("source", "close")](w)
     if kind in ("sma", "ema", "wma", "rsi", "roc", "mom"):
         return (getattr(talib, kind.upper())(c, p["period"]),)
     if kind == "macd":

@@ -7,9 +7,10 @@
 //! window alone: recursive kinds (EMA, RSI, MACD, ATR, ADX, OBV) start at the window's first
 //! bar, exactly as TA-Lib called on the window's arrays would. VWAP is ours (see [`vwap`]).
 //!
-//! The SQL of a kind is an expression over the window's columns ([`Window`]): `closes`, an
-//! array of doubles, and `bars`, an array of `struct<open, high, low, close, volume>` of
-//! doubles, oldest first, empty intervals already filled with flat bars. It is evaluated in
+//! The SQL of a kind is an expression over the window's columns ([`Window`]): `input`, an
+//! array of doubles (the closes, or the instance's `source`), and `bars`, an array of
+//! `struct<open, high, low, close, volume, trades>` of doubles, oldest first, empty intervals
+//! already filled with flat bars. It is evaluated in
 //! two passes ([`Kind::base`], then [`Kind::output`]) so that the Bollinger bands, whose
 //! deviation needs the mean inside a fold, read the mean as a column instead of recomputing it
 //! for every element (other kinds bind such values inside their own expression).
@@ -130,6 +131,113 @@ const KINDS: &[(&str, &[Param])] = &[
     ),
 ];
 
+/// The kinds computed from one series of the bar (the close unless `source` says otherwise);
+/// the others read the bar's high, low, close and volume as TA-Lib defines them.
+const REAL_INPUT: [&str; 8] = ["sma", "ema", "wma", "rsi", "roc", "mom", "macd", "bbands"];
+
+/// What a single-input kind is computed from: a field of the bar or a TA-Lib price
+/// combination (`hl2` = MEDPRICE, `hlc3` = TYPPRICE, `ohlc4` = AVGPRICE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    Close,
+    Open,
+    High,
+    Low,
+    Volume,
+    Hl2,
+    Hlc3,
+    Ohlc4,
+}
+
+impl Source {
+    const NAMES: [(&'static str, Source); 8] = [
+        ("close", Source::Close),
+        ("open", Source::Open),
+        ("high", Source::High),
+        ("low", Source::Low),
+        ("volume", Source::Volume),
+        ("hl2", Source::Hl2),
+        ("hlc3", Source::Hlc3),
+        ("ohlc4", Source::Ohlc4),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Source::NAMES
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map(|(n, _)| *n)
+            .expect("every source is in NAMES")
+    }
+
+    /// Its value for the bar `b` of the window, as SQL (TA-Lib's order of additions).
+    pub fn of(self, b: &str) -> String {
+        match self {
+            Source::Hl2 => format!("({b}.high + {b}.low) / 2D"),
+            Source::Hlc3 => format!("({b}.high + {b}.low + {b}.close) / 3D"),
+            Source::Ohlc4 => format!("({b}.open + {b}.high + {b}.low + {b}.close) / 4D"),
+            other => format!("{b}.{}", other.name()),
+        }
+    }
+}
+
+/// One indicator of a strategy file: its kind and parameters, and what it is computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Indicator {
+    pub kind: Kind,
+    pub source: Source,
+}
+
+impl Indicator {
+    /// The indicator a strategy file's `[indicators.NAME]` table describes (see
+    /// [`Kind::from_table`]; `source`, for the kinds computed from one series, defaults to
+    /// the close).
+    pub fn from_table(table: &toml::Table) -> Result<Indicator, Vec<ParamError>> {
+        let kind = Kind::from_table(table)?;
+        let source = match table.get("source") {
+            None => Source::Close,
+            Some(toml::Value::String(s)) => Source::NAMES
+                .iter()
+                .find(|(n, _)| n == s)
+                .map(|(_, src)| *src)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = Source::NAMES.iter().map(|(n, _)| *n).collect();
+                    vec![ParamError {
+                        key: "source",
+                        reason: format!(
+                            "`{s}` is not a source; the sources are {}",
+                            names.join(", ")
+                        ),
+                    }]
+                })?,
+            Some(other) => {
+                return Err(vec![ParamError {
+                    key: "source",
+                    reason: format!("{other} must be a string"),
+                }])
+            }
+        };
+        Ok(Indicator { kind, source })
+    }
+
+    /// The table [`Indicator::from_table`] reads back to this indicator.
+    pub fn to_table(&self) -> toml::Table {
+        let mut t = self.kind.to_table();
+        if self.source != Source::Close {
+            t.insert("source".into(), self.source.name().into());
+        }
+        t
+    }
+}
+
+impl From<Kind> for Indicator {
+    fn from(kind: Kind) -> Indicator {
+        Indicator {
+            kind,
+            source: Source::Close,
+        }
+    }
+}
+
 /// A problem with one indicator table: the key it is about (`period`, `kind`) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamError {
@@ -170,7 +278,11 @@ impl Kind {
             ));
         };
         let mut errors = Vec::new();
-        for key in table.keys().filter(|k| *k != "kind") {
+        let takes_source = REAL_INPUT.contains(kind);
+        for key in table
+            .keys()
+            .filter(|k| *k != "kind" && !(takes_source && *k == "source"))
+        {
             if !params.iter().any(|p| p.name == key) {
                 let takes: Vec<&str> = params.iter().map(|p| p.name).collect();
                 errors.push(ParamError {
@@ -398,7 +510,7 @@ impl Kind {
     /// First pass: the kind's value at the window's last bar (a struct for multi-output
     /// kinds), or what [`Kind::output`] builds on; null during warm-up.
     pub fn base(&self, w: &Window) -> String {
-        let c = w.closes.as_str();
+        let c = w.input.as_str();
         match *self {
             Kind::Sma { period } => sma::sql(c, period),
             Kind::Ema { period } => ema::sql(c, period),
@@ -427,7 +539,7 @@ impl Kind {
     /// the first pass's value.
     pub fn output(&self, w: &Window, base: &str, output: &str) -> String {
         match *self {
-            Kind::Bbands { period, k } => bbands::output(&w.closes, base, period, k, output),
+            Kind::Bbands { period, k } => bbands::output(&w.input, base, period, k, output),
             _ if output.is_empty() => base.to_string(),
             _ => format!("{base}.{output}"),
         }
@@ -446,12 +558,12 @@ impl fmt::Display for Kind {
     }
 }
 
-/// The columns of one lookback window, as the query names them (the window itself, or the
-/// same window without its last bars for values at earlier bars).
+/// The columns of one lookback window an indicator reads, as the query names them (the
+/// window itself, or the same window without its last bars for values at earlier bars).
 pub struct Window {
-    /// `array<double>`: the closes.
-    pub closes: String,
-    /// `array<struct<open, high, low, close, volume>>` of doubles.
+    /// `array<double>`: the indicator's source series (the closes, unless it says otherwise).
+    pub input: String,
+    /// `array<struct<open, high, low, close, volume, trades>>` of doubles.
     pub bars: String,
 }
 
@@ -461,6 +573,7 @@ pub struct Instance {
     /// The name in the file (`ema_fast`), or the classic group's (`macd`, `bb`).
     pub name: String,
     pub kind: Kind,
+    pub source: Source,
     /// `(series name, output)` for each value: `("ema_fast", "")`, `("st.k", "k")`; the
     /// classic set's flat names (`macd_signal`) for its instances.
     pub series: Vec<(String, &'static str)>,
@@ -469,7 +582,8 @@ pub struct Instance {
 impl Instance {
     /// A named instance: `NAME` for a one-value kind, `NAME.OUTPUT` for each output of a
     /// multi-output one.
-    pub fn named(name: &str, kind: Kind) -> Instance {
+    pub fn named(name: &str, indicator: Indicator) -> Instance {
+        let Indicator { kind, source } = indicator;
         let series = if kind.outputs().is_empty() {
             vec![(name.to_string(), "")]
         } else {
@@ -481,6 +595,7 @@ impl Instance {
         Instance {
             name: name.to_string(),
             kind,
+            source,
             series,
         }
     }
@@ -508,7 +623,7 @@ pub fn valid_name(name: &str) -> Result<(), String> {
 }
 
 /// The named instances of a strategy file's `[indicators.NAME]` tables, in name order.
-pub type Named = BTreeMap<String, Kind>;
+pub type Named = BTreeMap<String, Indicator>;
 
 // SQL building blocks shared by the kinds.
 
@@ -648,7 +763,8 @@ mod tests {
                 fastk: 5,
                 slowk: 3,
                 slowd: 3,
-            },
+            }
+            .into(),
         );
         assert_eq!(
             st.series,

@@ -20,6 +20,7 @@
 //! three-valued logic, and a rule whose condition ends up null does not fire.
 
 pub mod check;
+pub mod conflict;
 pub mod parse;
 pub mod sql;
 
