@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use contract::records::Indicators;
 use contract::{Action, Signal, Trade};
 
-use crate::indicators::{Instance, Kind};
+use crate::indicators::{Instance, Kind, Source};
 use crate::lang::{Arith, Cmp, Cond, Num};
 use crate::rules::{self, BarField, Series, Tolerance, TIE};
 use crate::strategy::Strategy;
@@ -161,10 +161,13 @@ impl IndicatorSeries {
     /// EMA, RSI, MACD, Bollinger bands); every kind is checked against TA-Lib's own values by
     /// the `talib` test.
     pub fn compute(bars: &[Bar], instances: &[Instance]) -> Self {
-        let close: &[f64] = &bars.iter().map(|b| b.close).collect::<Vec<f64>>();
         let u = |v: u32| v as usize;
         let mut values = BTreeMap::new();
         for i in instances {
+            let close: &[f64] = &bars
+                .iter()
+                .map(|b| source(b, i.source))
+                .collect::<Vec<f64>>();
             let outputs: Vec<Vec<Option<f64>>> = match i.kind {
                 Kind::Sma { period } => vec![sma(close, u(period))],
                 Kind::Ema { period } => vec![ema(close, u(period))],
@@ -212,6 +215,21 @@ impl IndicatorSeries {
             .iter()
             .map(|(name, v)| (name.as_str(), v[i]))
             .collect()
+    }
+}
+
+/// The value of `source` for bar `b`, as TA-Lib's MEDPRICE, TYPPRICE and AVGPRICE compute
+/// the combinations.
+fn source(b: &Bar, source: Source) -> f64 {
+    match source {
+        Source::Close => b.close,
+        Source::Open => b.open,
+        Source::High => b.high,
+        Source::Low => b.low,
+        Source::Volume => b.volume,
+        Source::Hl2 => (b.high + b.low) / 2.0,
+        Source::Hlc3 => (b.high + b.low + b.close) / 3.0,
+        Source::Ohlc4 => (b.open + b.high + b.low + b.close) / 4.0,
     }
 }
 

@@ -307,6 +307,39 @@ fn exit_codes_say_what_is_wrong() {
         "{out}"
     );
 
+    // A good strategy: the language, then Spark's analyzer; BUY and SELL rules that may fire
+    // on one bar are listed with how such a bar ends.
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/strategies/trend_following.toml"
+    );
+    let (code, out) = cli(&["submit", "--check", "-c", example]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("analyzed its plan"), "{out}");
+    assert!(
+        out.contains("BUY trend_up / SELL atr_stop") && !out.contains("SELL trend_down"),
+        "{out}"
+    );
+    assert!(
+        out.contains("such a bar is HOLD with both reasons listed"),
+        "{out}"
+    );
+    // What only Spark can refuse (here a Kafka source option) is refused by --check with
+    // Spark's reason, exit 2, nothing started.
+    let (code, out) = cli(&[
+        "submit",
+        "--check",
+        "-c",
+        good,
+        "--set",
+        "source.options={ \"kafka.key.deserializer\" = \"x\" }",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("analyze the plan of twin") && out.contains("key.deserializer"),
+        "{out}"
+    );
+
     // --help documents every command.
     let (code, out) = cli(&["--help"]);
     assert_eq!(code, 0);

@@ -92,7 +92,8 @@ fn hand_expected() -> BTreeMap<usize, (Vec<&'static str>, Action)> {
         (3, (vec!["jump"], Buy)),
         // A BUY and a SELL on one bar: HOLD, both reasons listed.
         (4, (vec!["jump", "volume_spike", "unchanged"], Hold)),
-        (5, (vec![], Hold)),
+        // Close 100 falls under the EMA(4) of (high + low + close) / 3: 101.5, 103.3, 101.98.
+        (5, (vec!["below_typical"], Sell)),
         (6, (vec!["wide_bar"], Sell)),
         (8, (vec!["volume_spike", "two_trades"], Buy)),
         (9, (vec!["jump"], Buy)),
@@ -129,7 +130,37 @@ fn indicator_rules() -> Vec<CustomRule> {
             "max(rsi, prev(rsi)) >= 75 and min(rsi, prev(rsi, 2)) != rsi and rsi < prev(rsi)",
             "rsi_turn_down",
         ),
+        // Named indicators: an output of a multi-output one, other sources than the close.
+        rule(
+            Action::Buy,
+            "crosses_above(m.macd, m.signal) and volume > vol_mean",
+            "named_macd_up",
+        ),
+        rule(
+            Action::Sell,
+            "close < typ_ema and prev(close) >= prev(typ_ema)",
+            "below_typical",
+        ),
     ]
+}
+
+/// The named indicators `indicator_rules` read, beside the classic set.
+fn named_indicators() -> analytics::indicators::Named {
+    let table = |text: &str| toml::from_str::<toml::Table>(text).unwrap();
+    [
+        ("m", "kind = \"macd\"\nfast = 4\nslow = 9\nsignal = 3"),
+        (
+            "vol_mean",
+            "kind = \"sma\"\nperiod = 5\nsource = \"volume\"",
+        ),
+        ("typ_ema", "kind = \"ema\"\nperiod = 4\nsource = \"hlc3\""),
+    ]
+    .into_iter()
+    .map(|(name, t)| {
+        let indicator = analytics::indicators::Indicator::from_table(&table(t)).unwrap();
+        (name.to_string(), indicator)
+    })
+    .collect()
 }
 
 #[test]
@@ -144,6 +175,7 @@ fn custom_rules_fire_on_the_designed_bars_and_equal_the_reference() {
     strategy.rules.custom = hand_rules().into_iter().chain(indicator_rules()).collect();
     let i = &mut strategy.indicators.classic;
     (i.sma_fast, i.sma_slow, i.ema, i.rsi, i.bb_period) = (5, 12, 8, 6, 10);
+    strategy.indicators.named = named_indicators();
     assert!(strategy.validate().is_empty(), "{:?}", strategy.validate());
 
     let mut trades = hand_trades();
