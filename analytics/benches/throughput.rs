@@ -13,8 +13,10 @@
 //! Settings (environment): BENCH_RATES (trades/s, comma-separated; default
 //! 25000,50000,100000), BENCH_STEP_S (seconds per rate; 40), BENCH_SYMBOLS (20), BENCH_BAR_S
 //! (bar length; 5), BENCH_LOOKBACK (L; 100), BENCH_TRIGGER_MS (5000), BENCH_PARTITIONS (shuffle
-//! partitions; 0 = the server's), BENCH_DUMP (a file to write the raw progress JSON to), plus
-//! SPARK_REMOTE and KAFKA_BROKERS.
+//! partitions; 0 = the server's), BENCH_DUMP (a file to write the raw progress JSON to),
+//! BENCH_STRATEGY (a strategy file whose indicators and rules replace the default's, e.g.
+//! `analytics/benches/ten_indicators.toml`: 10 named indicators, 6 rules), plus SPARK_REMOTE
+//! and KAFKA_BROKERS.
 //! Run: `cargo bench -p analytics --bench throughput`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -153,6 +155,10 @@ fn main() -> anyhow::Result<()> {
         name: trades_topic.replace("-trades-", "-"),
         ..Strategy::default()
     };
+    if let Ok(path) = std::env::var("BENCH_STRATEGY") {
+        let file = Strategy::load(std::path::Path::new(&path))?;
+        (strategy.indicators, strategy.rules) = (file.indicators, file.rules);
+    }
     strategy.source.brokers = testkit::brokers();
     strategy.source.topic = trades_topic.clone();
     strategy.source.starting_offsets = "earliest".into();
@@ -180,8 +186,10 @@ fn main() -> anyhow::Result<()> {
     control::submit(&spark, &strategy)?;
     let name = strategy.query_name().to_string();
     println!(
-        "query `{name}`: {n_symbols} symbols, {} s bars, L = {}, trigger {trigger_ms} ms, \
-         shuffle partitions {}, every bar",
+        "query `{name}`: {} indicator series, {} rules; {n_symbols} symbols, {} s bars, L = {}, \
+         trigger {trigger_ms} ms, shuffle partitions {}, every bar",
+        strategy.catalog().names().count() - analytics::rules::BarField::NAMES.len(),
+        strategy.compiled_rules().len(),
         strategy.bars.interval_s,
         strategy.bars.lookback,
         match strategy.query.shuffle_partitions {
