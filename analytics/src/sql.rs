@@ -365,11 +365,15 @@ fn parsed_schema() -> String {
         .join(", ")
 }
 
+/// A symbol in Kraken's notation (`BTC/USD`, `ETH2.S/ETH`): anything else (a newline that
+/// would forge a line in a text sink, markup, an empty name) is a bad record.
+pub const SYMBOL_PATTERN: &str = "^[A-Z0-9.]{1,20}/[A-Z0-9.]{1,20}$";
+
 /// The condition for a usable trade, over the parsed struct `t`.
 fn valid_trade(t: &str) -> String {
     let finite = |c: &str| format!("NOT isnan({t}.{c}) AND abs({t}.{c}) < double('infinity')");
     format!(
-        "{t} IS NOT NULL AND {t}.symbol IS NOT NULL AND length({t}.symbol) > 0 \
+        "{t} IS NOT NULL AND {t}.symbol IS NOT NULL AND {t}.symbol RLIKE '{SYMBOL_PATTERN}' \
          AND {t}.trade_id IS NOT NULL AND {t}.ts IS NOT NULL \
          AND {t}.price > 0 AND {pf} AND {t}.qty >= 0 AND {qf}",
         pf = finite("price"),

@@ -67,6 +67,20 @@ fn bad_records_are_counted_and_the_query_keeps_running() {
             r#"{{"symbol":"BTC/USD","price":10.0,"qty":1,"ts":"{}"}}"#,
             ts(90)
         ),
+        // Symbols outside Kraken's notation: a newline that would forge a line in a text
+        // sink, markup, lower case.
+        format!(
+            r#"{{"symbol":"BTC/USD\nBUY ETH/USD","trade_id":9,"price":10.0,"qty":1,"ts":"{}"}}"#,
+            ts(90)
+        ),
+        format!(
+            r#"{{"symbol":"<b>X</b>","trade_id":10,"price":10.0,"qty":1,"ts":"{}"}}"#,
+            ts(90)
+        ),
+        format!(
+            r#"{{"symbol":"btc/usd","trade_id":11,"price":10.0,"qty":1,"ts":"{}"}}"#,
+            ts(90)
+        ),
     ];
     // Bad records first, between and after the good ones: none may stop the query.
     let raw: Vec<(&str, &str)> = bad.iter().map(|v| ("BTC/USD", v.as_str())).collect();
