@@ -167,6 +167,11 @@ fn scraped(name: &'static str, fetched: Fetched) -> (Piece, Option<String>) {
     }
 }
 
+/// A rate as people read it: one decimal.
+fn tenths(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
 /// A per-second rate from successive readings of a counter, and since when it stood still.
 #[derive(Debug, Default)]
 struct Rate {
@@ -258,7 +263,10 @@ fn ingest_piece(fetched: Fetched, rate: &mut Rate, stale_after: Duration) -> Pie
             );
         }
     }
-    piece.values = vec![("trades/s", trades_per_s), ("reconnects", reconnects)];
+    piece.values = vec![
+        ("trades/s", trades_per_s.map(tenths)),
+        ("reconnects", reconnects),
+    ];
     piece
 }
 
@@ -362,7 +370,7 @@ fn spark_piece(fetched: Fetched, strategies: &BTreeSet<String>) -> Piece {
     }
     piece.values = vec![
         ("batch ms", batch_ms),
-        ("input rows/s", rows_per_s),
+        ("input rows/s", rows_per_s.map(tenths)),
         ("watermark delay s", watermark_delay_s.map(f64::round)),
     ];
     piece
