@@ -14,10 +14,11 @@ ARG DEBIAN_RELEASE=trixie
 # ---- Build ------------------------------------------------------------------------------------
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
 # protoc: the Spark Connect client (apache-spark-connect) generates its gRPC code at build time.
+# npm: sink's build script installs the dashboard's chart library (web/package-lock.json).
 # librdkafka (bundled by rdkafka) builds with the C toolchain, make and zlib headers the rust
 # image already has.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends protobuf-compiler \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends protobuf-compiler npm \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

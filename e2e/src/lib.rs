@@ -54,6 +54,38 @@ pub struct Options {
     pub supervise: bool,
 }
 
+/// Where the pipeline's services serve their Prometheus metrics (free ports picked at start),
+/// as `sink dashboard` reads them.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsAddrs {
+    pub ingest: SocketAddr,
+    pub forwarder: SocketAddr,
+    pub receiver: SocketAddr,
+}
+
+impl MetricsAddrs {
+    fn free() -> Self {
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+        };
+        Self {
+            ingest: free(),
+            forwarder: free(),
+            receiver: free(),
+        }
+    }
+}
+
+/// Metrics served on `addr`, never logged.
+fn served(addr: SocketAddr) -> MetricsSettings {
+    MetricsSettings {
+        addr: Some(addr),
+        log_interval: None,
+    }
+}
+
 /// A running pipeline. Dropping it stops the query and every service.
 pub struct Pipeline {
     pub rt: Runtime,
@@ -63,6 +95,8 @@ pub struct Pipeline {
     pub connection: Connection,
     pub spark: SparkSession,
     pub exchange: FakeExchange,
+    /// Each service's Prometheus endpoint.
+    pub metrics_addrs: MetricsAddrs,
     ingest_metrics: IngestMetrics,
     options_ack: bool,
     /// Every receiver of the run appends what it received here, as a trading system would
@@ -150,6 +184,7 @@ impl Pipeline {
             connection,
             spark,
             exchange,
+            metrics_addrs: MetricsAddrs::free(),
             ingest_metrics: IngestMetrics::new(Registry::new("ingest")),
             options_ack: options.ack,
             received_file,
@@ -241,6 +276,7 @@ impl Pipeline {
             ack: self.options_ack,
             keep_arrivals: true,
             append_file: Some(self.received_file.clone()),
+            metrics: served(self.metrics_addrs.receiver),
             ..ReceiveSettings::quiet(self.receiver_addr)
         };
         let receiver = self
@@ -282,7 +318,7 @@ impl Pipeline {
             commit_interval: Duration::from_millis(200),
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(1),
-            metrics: MetricsSettings::off(),
+            metrics: served(self.metrics_addrs.forwarder),
             ..ForwardSettings::default()
         };
         // The consumer spawns onto the current runtime as it is made.
@@ -318,7 +354,7 @@ impl Pipeline {
                 },
                 ..OutputSettings::default()
             },
-            metrics: MetricsSettings::off(),
+            metrics: served(self.metrics_addrs.ingest),
         };
         let metrics = self.ingest_metrics.clone();
         let (stop, shutdown) = shutdown::channel();

@@ -16,11 +16,13 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use contract::Action;
 use service::exit::InvalidSettings;
 use service::flags::{KafkaFlags, LogFlags, MetricsFlags};
+use sink::dashboard::DashboardSettings;
 use sink::forward::{ForwardSettings, StartFrom};
 use sink::receive::{Output, ReceiveSettings};
 use sink::{Filter, Format};
 
-/// Trading signals from Kafka to a TCP endpoint, at least once; and the receiving end.
+/// Trading signals from Kafka to a TCP endpoint, at least once; the receiving end; and the
+/// live web dashboard.
 ///
 /// Every flag also reads an environment variable (shown in brackets); flags win.
 ///
@@ -47,6 +49,13 @@ pub(crate) enum Command {
     Forward(Box<ForwardFlags>),
     /// Listen for forwarders: print, de-duplicate, acknowledge and append the signals.
     Receive(ReceiveFlags),
+    /// Serve a live web page of the strategy's bars, indicators and BUY/SELL signals, with the
+    /// pipeline's health, read from the signals topic (run the strategy with
+    /// `rules.every_bar = true` so every bar is on the topic). Open http://127.0.0.1:8050/.
+    ///
+    /// The dashboard sets these librdkafka keys itself and refuses them in --kafka-option:
+    /// group.id, enable.auto.commit, statistics.interval.ms.
+    Dashboard(Box<DashboardFlags>),
 }
 
 /// What `main` runs, with settings that passed validation.
@@ -56,6 +65,7 @@ pub(crate) enum Task {
     /// `sink forward --check`.
     Check(ForwardSettings),
     Receive(ReceiveSettings),
+    Dashboard(DashboardSettings),
 }
 
 impl Command {
@@ -76,6 +86,11 @@ impl Command {
                 let settings = flags.settings();
                 settings.validate()?;
                 Ok(Task::Receive(settings))
+            }
+            Command::Dashboard(flags) => {
+                let settings = flags.settings();
+                settings.validate()?;
+                Ok(Task::Dashboard(settings))
             }
         }
     }
@@ -421,6 +436,104 @@ impl ReceiveFlags {
     }
 }
 
+fn dashboard_default() -> DashboardSettings {
+    DashboardSettings::default()
+}
+
+/// `sink dashboard`: each flag sets the [`DashboardSettings`] field of the same name.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DashboardFlags {
+    /// Address of the web page. The default serves this machine only; the page has no login,
+    /// so think before opening it to a network.
+    #[arg(long, env = "DASHBOARD_LISTEN", value_name = "HOST:PORT",
+          default_value_t = dashboard_default().listen)]
+    listen: SocketAddr,
+
+    #[command(flatten)]
+    kafka: KafkaFlags,
+
+    /// The strategy's signals topic.
+    #[arg(long, env = "DASHBOARD_TOPIC", default_value_t = dashboard_default().topic)]
+    topic: String,
+
+    /// Bars kept per chart (strategy and symbol) and sent to a browser when it connects; the
+    /// oldest are forgotten first. Bounds the dashboard's memory.
+    #[arg(long, env = "DASHBOARD_HISTORY_BARS",
+          default_value_t = dashboard_default().history_bars)]
+    history_bars: usize,
+
+    /// At startup, read at most this many records back from the end of each partition to fill
+    /// the history.
+    #[arg(long, env = "DASHBOARD_REPLAY_RECORDS",
+          default_value_t = dashboard_default().replay_records)]
+    replay_records: i64,
+
+    /// BUY/SELL signals kept for the recent-signals table.
+    #[arg(long, env = "DASHBOARD_RECENT_SIGNALS",
+          default_value_t = dashboard_default().recent_signals)]
+    recent_signals: usize,
+
+    /// Updates a browser may be behind before its stream is ended; it reconnects at once and
+    /// starts over from a fresh snapshot (no update is skipped silently).
+    #[arg(long, env = "DASHBOARD_CLIENT_QUEUE",
+          default_value_t = dashboard_default().client_queue)]
+    client_queue: usize,
+
+    /// Prometheus endpoint of `ingest` (its --metrics-addr), for trades/s and reconnects,
+    /// e.g. http://127.0.0.1:9464/metrics. Default: not shown.
+    #[arg(long, env = "INGEST_METRICS_URL", value_name = "URL")]
+    ingest_metrics_url: Option<String>,
+
+    /// Prometheus endpoint of `sink forward`, for its lag. Default: not shown.
+    #[arg(long, env = "FORWARDER_METRICS_URL", value_name = "URL")]
+    forwarder_metrics_url: Option<String>,
+
+    /// Prometheus endpoint of `sink receive`, for the signals it received. Default: not shown.
+    #[arg(long, env = "RECEIVER_METRICS_URL", value_name = "URL")]
+    receiver_metrics_url: Option<String>,
+
+    /// The Spark driver UI (the Connect server's, port 4040 on the local stack), for each
+    /// strategy query's batch duration, input rows/s and watermark delay (from its
+    /// /metrics/json/; needs spark.sql.streaming.metricsEnabled=true). Default: not shown.
+    #[arg(long, env = "SPARK_UI_URL", value_name = "URL")]
+    spark_ui_url: Option<String>,
+
+    /// How often the health strip is refreshed.
+    #[arg(long, env = "DASHBOARD_HEALTH_INTERVAL_MS",
+          default_value_t = ms(dashboard_default().health_interval))]
+    health_interval_ms: u64,
+
+    /// A piece with no news this long is flagged stale in the banner (bars: at least three
+    /// bar intervals).
+    #[arg(long, env = "DASHBOARD_STALE_AFTER_MS",
+          default_value_t = ms(dashboard_default().stale_after))]
+    stale_after_ms: u64,
+
+    #[command(flatten)]
+    metrics: MetricsFlags,
+}
+
+impl DashboardFlags {
+    fn settings(self) -> DashboardSettings {
+        DashboardSettings {
+            listen: self.listen,
+            kafka: self.kafka.settings(),
+            topic: self.topic,
+            history_bars: self.history_bars,
+            replay_records: self.replay_records,
+            recent_signals: self.recent_signals,
+            client_queue: self.client_queue,
+            ingest_metrics_url: self.ingest_metrics_url,
+            forwarder_metrics_url: self.forwarder_metrics_url,
+            receiver_metrics_url: self.receiver_metrics_url,
+            spark_ui_url: self.spark_ui_url,
+            health_interval: Duration::from_millis(self.health_interval_ms),
+            stale_after: Duration::from_millis(self.stale_after_ms),
+            metrics: self.metrics.settings(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,5 +631,15 @@ mod tests {
             panic!("receive")
         };
         assert_eq!(receive, ReceiveSettings::default());
+        // SPARK_UI_URL is exported by the stack's scripts, so it is left out too.
+        let Ok(Task::Dashboard(dashboard)) = task(&["sink", "dashboard"]) else {
+            panic!("dashboard")
+        };
+        let expected = DashboardSettings {
+            kafka: dashboard.kafka.clone(),
+            spark_ui_url: dashboard.spark_ui_url.clone(),
+            ..Default::default()
+        };
+        assert_eq!(dashboard, expected);
     }
 }

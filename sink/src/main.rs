@@ -1,5 +1,5 @@
 //! The `sink` binary: parses and validates its flags ([`cli`]), then calls the library's
-//! `forward::run`, `forward::check` or `receive::run` with a shutdown tied to Ctrl-C / SIGTERM.
+//! `forward::run`, `forward::check`, `receive::run` or `dashboard::run` with a shutdown tied to Ctrl-C / SIGTERM.
 //!
 //! Exit codes are the shared ones (`service::exit`): 0 after a clean stop, 1 when `sink`
 //! cannot start or fails, 2 for invalid flags or settings (every problem listed, nothing
@@ -40,6 +40,12 @@ async fn run(task: Task) -> anyhow::Result<()> {
         Task::Check(settings) => sink::forward::check(settings)
             .await
             .context("sink forward --check")?,
+        Task::Dashboard(settings) => {
+            let summary = sink::dashboard::run(settings, shutdown)
+                .await
+                .context("sink dashboard")?;
+            eprintln!("dashboard stopped: {summary}");
+        }
         Task::Receive(settings) => {
             let summary = sink::receive::run(settings, shutdown)
                 .await

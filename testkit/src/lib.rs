@@ -1,8 +1,11 @@
 //! Helpers for integration tests against the real stack (a dev-dependency only).
 //!
 //! One place for what every crate's tests need: a fresh topic per test, waiting for a condition,
-//! and reading a topic to the end. They talk to the broker in `KAFKA_BROKERS` (default
-//! `127.0.0.1:9092`), the one `spark/stack up` starts; when it is not there they fail and say so.
+//! and reading a topic to the end; and [`browser`], a headless Chromium for web pages. They
+//! talk to the broker in `KAFKA_BROKERS` (default `127.0.0.1:9092`), the one `spark/stack up`
+//! starts; when it is not there they fail and say so.
+
+pub mod browser;
 
 use std::time::{Duration, Instant};
 

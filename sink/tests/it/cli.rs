@@ -85,6 +85,30 @@ async fn help_lists_every_flag_with_its_environment_variable() {
             "receive --help lacks {flag}:\n{receive}"
         );
     }
+    let dashboard = String::from_utf8(sink(&["dashboard", "--help"]).await.stdout).unwrap();
+    for flag in [
+        "--listen",
+        "--brokers",
+        "--kafka-option",
+        "--topic",
+        "--history-bars",
+        "--replay-records",
+        "--recent-signals",
+        "--client-queue",
+        "--ingest-metrics-url",
+        "--forwarder-metrics-url",
+        "--receiver-metrics-url",
+        "--spark-ui-url",
+        "--health-interval-ms",
+        "--stale-after-ms",
+        "--metrics-addr",
+    ] {
+        assert!(
+            dashboard.contains(flag),
+            "dashboard --help lacks {flag}:\n{dashboard}"
+        );
+    }
+    assert!(dashboard.contains("[env: SPARK_UI_URL"), "{dashboard}");
 }
 
 #[tokio::test]
@@ -106,6 +130,20 @@ async fn every_settings_problem_is_reported_before_connecting() {
     .await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--group-id"));
+    let out = sink(&[
+        "dashboard",
+        "--history-bars",
+        "0",
+        "--spark-ui-url",
+        "host:4040",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--history-bars") && err.contains("--spark-ui-url"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 mod ack;
 mod append_failure;
 mod cli;
+mod dashboard;
 mod flapping;
 mod forward;
 mod malformed;
