@@ -33,8 +33,8 @@ const QUERY_BANNER: &str = "(() => { const b = document.getElementById('banner')
 fn strategy() -> analytics::Strategy {
     let mut s = e2e::path::strategy();
     s.bars.interval_s = 2;
-    s.indicators.sma_fast = 2;
-    s.indicators.sma_slow = 4;
+    s.indicators.classic.sma_fast = 2;
+    s.indicators.classic.sma_slow = 4;
     s.rules.every_bar = true;
     s
 }
