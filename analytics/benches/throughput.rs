@@ -14,7 +14,8 @@
 //! 25000,50000,100000), BENCH_STEP_S (seconds per rate; 40), BENCH_SYMBOLS (20), BENCH_BAR_S
 //! (bar length; 5), BENCH_LOOKBACK (L; 100), BENCH_TRIGGER_MS (5000), BENCH_PARTITIONS (shuffle
 //! partitions; 0 = the server's), BENCH_DUMP (a file to write the raw progress JSON to),
-//! BENCH_STRATEGY (a strategy file whose indicators and rules replace the default's, e.g.
+//! BENCH_STRATEGY (a strategy file, relative to the repository, whose indicators and rules
+//! replace the default's, e.g.
 //! `analytics/benches/ten_indicators.toml`: 10 named indicators, 6 rules), plus SPARK_REMOTE
 //! and KAFKA_BROKERS.
 //! Run: `cargo bench -p analytics --bench throughput`.
@@ -156,7 +157,12 @@ fn main() -> anyhow::Result<()> {
         ..Strategy::default()
     };
     if let Ok(path) = std::env::var("BENCH_STRATEGY") {
-        let file = Strategy::load(std::path::Path::new(&path))?;
+        // Relative to the repository (cargo runs benchmarks in the crate's directory).
+        let file = Strategy::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(path),
+        )?;
         (strategy.indicators, strategy.rules) = (file.indicators, file.rules);
     }
     strategy.source.brokers = testkit::brokers();
