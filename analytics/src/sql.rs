@@ -129,7 +129,7 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
             "event time = the trade's exchange time",
             Step::Watermark {
                 column: "ts".into(),
-                delay: format!("{} seconds", s.bars.watermark_delay_s),
+                delay: format!("{} milliseconds", s.bars.watermark_delay().as_millis()),
             },
         ),
         d(
@@ -568,7 +568,10 @@ mod tests {
             text.contains("window_end - INTERVAL 5940 SECONDS"),
             "{text}"
         );
-        assert!(text.contains("WATERMARK ts DELAY 5 seconds"));
+        assert!(text.contains("WATERMARK ts DELAY 5000 milliseconds"));
+        let mut fast = s.clone();
+        fast.bars.watermark_delay_ms = Some(250);
+        assert!(all_sql(&fast).contains("WATERMARK ts DELAY 250 milliseconds"));
         assert!(text
             .contains("'symbol STRING, trade_id BIGINT, price DOUBLE, qty DOUBLE, ts TIMESTAMP'"));
         // Signals only by default (without a WHERE, see `steps`); every_bar emits all.

@@ -82,6 +82,10 @@ pub struct Bars {
     /// How late (event time, seconds) a trade may arrive and still count in its bar. A bar is
     /// final, and its signal goes out, once trades `watermark_delay_s` past its end were seen.
     pub watermark_delay_s: u64,
+    /// The same in milliseconds, for delays under a second (`500`); when set, it is the delay
+    /// and `watermark_delay_s` must be left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watermark_delay_ms: Option<u64>,
     /// Lookback L: indicators of a bar are computed over the L bars ending with it. Recursive
     /// indicators (EMA, RSI, MACD) restart at the window's first bar, so a larger L is closer
     /// to an unbounded series, at the cost of state growing with L² per symbol.
@@ -186,6 +190,16 @@ pub enum Rule {
     Bollinger,
 }
 
+impl Bars {
+    /// How late a trade may arrive and still count in its bar.
+    pub fn watermark_delay(&self) -> std::time::Duration {
+        match self.watermark_delay_ms {
+            Some(ms) => std::time::Duration::from_millis(ms),
+            None => std::time::Duration::from_secs(self.watermark_delay_s),
+        }
+    }
+}
+
 /// The Kafka sink of signals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -253,6 +267,7 @@ impl Default for Bars {
         Bars {
             interval_s: 60,
             watermark_delay_s: 5,
+            watermark_delay_ms: None,
             lookback: 100,
             gap_fill: DEFAULT_GAP_FILL_BARS,
         }
@@ -585,13 +600,23 @@ impl Strategy {
             o.apply(&mut table)?;
         }
         let enabled_given = table.get("rules").and_then(|r| r.get("enabled")).is_some();
+        let bars = table_keys(&table, "bars");
+        let both_delays = ["watermark_delay_s", "watermark_delay_ms"]
+            .iter()
+            .all(|k| bars.iter().any(|b| b == k));
         let mut strategy: Strategy = table.try_into().map_err(|e| parse_error(&e))?;
         // The presets read the classic set: a file that names its own indicators instead gets
         // none of them unless it asks.
         if !strategy.indicators.classic_on && !enabled_given {
             strategy.rules.enabled.clear();
         }
-        let errors = strategy.validate();
+        let mut errors = strategy.validate();
+        if both_delays {
+            errors.push(FieldError {
+                field: "bars.watermark_delay_ms".into(),
+                reason: "and bars.watermark_delay_s both set the delay; keep one".into(),
+            });
+        }
         if errors.is_empty() {
             Ok(strategy)
         } else {
@@ -698,6 +723,13 @@ impl Strategy {
             "bars.watermark_delay_s",
             format!("{} must be at most 604800 seconds", b.watermark_delay_s),
         );
+        if let Some(ms) = b.watermark_delay_ms {
+            check(
+                ms <= 7 * 24 * 3600 * 1000,
+                "bars.watermark_delay_ms",
+                format!("{ms} must be at most 604800000 ms"),
+            );
+        }
         check(
             (2..=MAX_LOOKBACK_BARS).contains(&b.lookback),
             "bars.lookback",
@@ -992,6 +1024,15 @@ impl Strategy {
     }
 }
 
+/// The keys of section `name` of a strategy table.
+fn table_keys(table: &toml::Table, name: &str) -> Vec<String> {
+    table
+        .get(name)
+        .and_then(toml::Value::as_table)
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
 /// Bars a window needs for everything `when` reads, as far back as it reads it, and the name
 /// of the series that needs the most.
 fn needed_bars(when: &crate::lang::Cond, catalog: &Catalog) -> (u32, String) {
@@ -1093,6 +1134,13 @@ mod tests {
         .unwrap();
         assert_eq!(s.bars.interval_s, 5);
         assert_eq!(s.bars.watermark_delay_s, 5);
+        let fast = parse("[bars]\nwatermark_delay_ms = 300\n").unwrap();
+        assert_eq!(
+            fast.bars.watermark_delay(),
+            std::time::Duration::from_millis(300)
+        );
+        let both = parse("[bars]\nwatermark_delay_ms = 300\nwatermark_delay_s = 1\n");
+        assert!(both.unwrap_err().to_string().contains("both set the delay"));
         assert_eq!(s.rules.enabled, vec![Rule::MacdCross, Rule::Bollinger]);
         assert_eq!(s.query_name(), "fast_q");
         assert_eq!(s.checkpoint_location(), "/data/ck");
