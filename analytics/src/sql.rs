@@ -305,16 +305,37 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
             .collect(),
         ),
     ));
+    // Each condition once, in an array: reasons and action read its elements (written into
+    // both, every condition would be planned five times over).
+    let conditions: Vec<String> = rules
+        .iter()
+        .map(|r| format!("coalesce({}, false)", lang::sql::condition(&r.when)))
+        .collect();
+    out.push(d(
+        "rules: whether each fired (built-in presets, then rules.custom)",
+        Step::Select(vec![
+            "symbol".into(),
+            "bar".into(),
+            "bars".into(),
+            "ind".into(),
+            if conditions.is_empty() {
+                "CAST(array() AS ARRAY<BOOLEAN>) AS fired".into()
+            } else {
+                format!("array({}) AS fired", conditions.join(", "))
+            },
+        ]),
+    ));
     let fired: Vec<Fired> = rules
         .iter()
-        .map(|r| Fired {
-            condition: format!("coalesce({}, false)", lang::sql::condition(&r.when)),
+        .enumerate()
+        .map(|(i, r)| Fired {
+            condition: format!("fired[{i}]"),
             action: r.action,
             reason: r.reason.clone(),
         })
         .collect();
     out.push(d(
-        "rules: which fired (built-in presets, then rules.custom), and the action",
+        "the reasons that fired, and the action",
         Step::Select(vec![
             "symbol".into(),
             "bar".into(),
@@ -612,6 +633,7 @@ mod tests {
         s.rules.every_bar = true;
         let text = all_sql(&s);
         assert!(text.contains("CAST(array() AS ARRAY<STRING>) AS reasons"));
+        assert!(text.contains("CAST(array() AS ARRAY<BOOLEAN>) AS fired"));
         assert!(text.contains("WHEN false AND NOT false"));
     }
 
@@ -643,13 +665,14 @@ mod tests {
         for column in ["ind_prev4", "w_prev4"] {
             assert!(!text.contains(column), "{column}: {text}");
         }
-        // After the built-in rules, in file order; coalesced: a null condition does not fire.
+        // After the built-in rules (6 of them), in file order; coalesced: a null condition does
+        // not fire; each condition once, its reason read from the array.
         assert!(
-            text.contains(
-                "'rsi_exit_overbought', NULL), IF(coalesce((((ind_prev3.`rsi` - 3e1D) < -1e-9D) AND"
-            ),
+            text.contains(", coalesce((((ind_prev3.`rsi` - 3e1D) < -1e-9D) AND"),
             "{text}"
         );
+        assert!(text.contains("IF(fired[6], 'mine', NULL)"), "{text}");
+        assert_eq!(text.matches("ind_prev3.`rsi` - 3e1D").count(), 1, "{text}");
         // Without custom rules the query is what it was: the bar before only.
         let text = all_sql(&Strategy::default());
         assert!(!text.contains("_prev2") && text.contains("AS ind_prev"));
