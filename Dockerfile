@@ -15,8 +15,8 @@ ARG DEBIAN_RELEASE=trixie
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
 # protoc: the Spark Connect client (apache-spark-connect) generates its gRPC code at build time.
 # npm: sink's build script installs the dashboard's chart library (web/package-lock.json).
-# librdkafka (bundled by rdkafka) builds with the C toolchain, make and zlib headers the rust
-# image already has.
+# librdkafka (bundled by rdkafka, with TLS, SASL SCRAM and zstd) builds with the C toolchain,
+# make, pkg-config and the zlib and OpenSSL headers (libssl-dev) the rust image already has.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends protobuf-compiler npm \
  && rm -rf /var/lib/apt/lists/*
@@ -32,10 +32,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 # ---- Runtime ----------------------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim
-# CA roots for the TLS connection to Kraken and for TLS sinks; nothing else is needed at run time
-# (librdkafka is linked in statically, zlib is part of the base image).
+# CA roots for the TLS connection to Kraken and for TLS sinks, and OpenSSL's library for
+# librdkafka's TLS (librdkafka and zstd are linked in statically, zlib is part of the base image).
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates libssl3t64 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --create-home --home-dir /home/app app \
  && mkdir -p /data \

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use analytics::connect::{Connection, DEFAULT_REMOTE, DEFAULT_SESSION_ID, DEFAULT_USER_ID};
+use analytics::connect::{Connection, Token, DEFAULT_REMOTE, DEFAULT_SESSION_ID, DEFAULT_USER_ID};
 use analytics::strategy::{self, Override, Strategy, StrategyError};
 use analytics::supervise::{OnStop, SuperviseSettings};
 use clap::{Parser, Subcommand};
@@ -17,6 +17,8 @@ pub const EXIT_UNREACHABLE: u8 = 3;
 pub const EXIT_NOT_FOUND: u8 = 4;
 /// Exit code: `supervise` gave up on every strategy.
 pub const EXIT_ALL_GIVEN_UP: u8 = 5;
+/// Exit code: the Spark Connect server refused the token (or its absence).
+pub const EXIT_UNAUTHENTICATED: u8 = 6;
 
 /// Run trading strategies as Spark Structured Streaming queries over Spark Connect.
 ///
@@ -24,16 +26,33 @@ pub const EXIT_ALL_GIVEN_UP: u8 = 5;
 /// query submitted by one process can be listed, watched and stopped by any later one.
 /// Exit codes: 0 ok, 1 Spark or other failure, 2 invalid strategy file or flags, 3 Spark
 /// Connect server unreachable, 4 no active query of that name, 5 `supervise` gave up on every
-/// strategy.
+/// strategy, 6 the server refused the token (or its absence).
+///
+/// A server that requires a token (the local stack's does) gets it from the file named by
+/// --token-file (SPARK_CONNECT_TOKEN_FILE), else from SPARK_CONNECT_AUTHENTICATE_TOKEN; it is
+/// never taken from the command line nor shown.
 #[derive(Debug, Parser)]
 #[command(name = "analytics", version)]
 pub struct Cli {
     #[command(flatten)]
     pub log: LogFlags,
 
-    /// Spark Connect server, `sc://host:port` (optionally with `/;token=...;use_ssl=true`).
-    #[arg(long, env = "SPARK_REMOTE", default_value = DEFAULT_REMOTE, global = true)]
+    /// Spark Connect server, `sc://host:port` (optionally with `/;use_ssl=true`). A token is
+    /// better given with --token-file than in here.
+    #[arg(long, env = "SPARK_REMOTE", default_value = DEFAULT_REMOTE, global = true,
+          hide_env_values = true)]
     pub remote: String,
+
+    /// File holding the Spark Connect server's authentication token (the local stack's:
+    /// .stack/secrets/connect.token). Without it, the token is read from
+    /// SPARK_CONNECT_AUTHENTICATE_TOKEN, if set.
+    #[arg(
+        long,
+        env = "SPARK_CONNECT_TOKEN_FILE",
+        value_name = "PATH",
+        global = true
+    )]
+    pub token_file: Option<PathBuf>,
 
     /// User id of the shared Spark Connect session.
     #[arg(long, env = "ANALYTICS_USER_ID", default_value = DEFAULT_USER_ID, global = true)]
@@ -215,14 +234,20 @@ impl SuperviseFlags {
 }
 
 impl Cli {
-    /// The Spark Connect connection the global flags describe.
-    pub fn connection(&self) -> Connection {
-        Connection {
+    /// The Spark Connect connection the global flags describe, with the token of
+    /// --token-file (unless the connection string carries one).
+    pub fn connection(&self) -> Result<Connection, analytics::Error> {
+        let token = match &self.token_file {
+            Some(path) if !self.remote.contains("token=") => Some(Token::from_file(path)?),
+            _ => None,
+        };
+        Ok(Connection {
             remote: self.remote.clone(),
             user_id: self.user_id.clone(),
             session_id: self.session_id.clone(),
+            token,
             ..Connection::default()
-        }
+        })
     }
 }
 

@@ -6,8 +6,17 @@
 //! finds a query `submit` started in an earlier one. Reachability is checked with a plain TCP
 //! connect first, because the client's own retry policy would otherwise spend minutes backing
 //! off before reporting a server that is simply not there.
+//!
+//! A server started with `spark.connect.authenticate.token` (the local stack's and Compose's are)
+//! refuses every request without `Authorization: Bearer <token>`. The token is given as a
+//! [`Token`] (the binary reads it from the environment or a file, never from its command line),
+//! or in the connection string (`/;token=...`), or, without either, the client library reads
+//! `SPARK_CONNECT_AUTHENTICATE_TOKEN` itself. It is never shown: [`Connection::shown_remote`]
+//! is the connection string as it may be printed, and `Token`'s `Debug` hides it. The client
+//! sends a token only over TLS (`use_ssl=true`), or to a loopback address.
 
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::time::Duration;
 
 use spark_connect::SparkSession;
@@ -21,6 +30,49 @@ pub const DEFAULT_USER_ID: &str = "tradesignal";
 /// Default session id (a fixed v4 UUID) shared by every CLI invocation.
 pub const DEFAULT_SESSION_ID: &str = "5f1c2a7e-9b4d-4e3a-8c61-2d7f0b9e4a13";
 
+/// The Connect server's authentication token. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(*****)")
+    }
+}
+
+impl Token {
+    /// A token, checked to be one a connection string can carry (no `;`, `=`, `/`, spaces or
+    /// control characters). The error never quotes it.
+    pub fn new(token: &str) -> Result<Token, Error> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(Error::Settings("the Spark Connect token is empty".into()));
+        }
+        if token
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ';' | '=' | '/'))
+        {
+            return Err(Error::Settings(
+                "the Spark Connect token holds a character a connection string cannot carry                  (`;`, `=`, `/`, a space or a control character)"
+                    .into(),
+            ));
+        }
+        Ok(Token(token.to_string()))
+    }
+
+    /// The token in `path` (surrounding whitespace, such as a final newline, ignored).
+    pub fn from_file(path: &Path) -> Result<Token, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Settings(format!(
+                "cannot read the Spark Connect token file {}: {e}",
+                path.display()
+            ))
+        })?;
+        Token::new(&text)
+            .map_err(|e| Error::Settings(format!("token file {}: {e}", path.display())))
+    }
+}
+
 /// Where and as whom to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
@@ -29,6 +81,9 @@ pub struct Connection {
     pub user_id: String,
     /// A v4 UUID; every process using the same one sees the same queries.
     pub session_id: String,
+    /// The server's token; `None`: the one in `remote`, if any, else the client library's
+    /// `SPARK_CONNECT_AUTHENTICATE_TOKEN`.
+    pub token: Option<Token>,
     /// How long the reachability check waits.
     pub connect_timeout: Duration,
 }
@@ -39,13 +94,35 @@ impl Default for Connection {
             remote: DEFAULT_REMOTE.into(),
             user_id: DEFAULT_USER_ID.into(),
             session_id: DEFAULT_SESSION_ID.into(),
+            token: None,
             connect_timeout: Duration::from_secs(5),
         }
     }
 }
 
+/// `remote` with the value of any `token` parameter replaced by `*****`: the form to print.
+pub fn redact_remote(remote: &str) -> String {
+    let Some((base, params)) = remote.split_once(';') else {
+        return remote.to_string();
+    };
+    let params: Vec<String> = params
+        .split(';')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.trim().eq_ignore_ascii_case("token") => format!("{k}=*****"),
+            _ => p.to_string(),
+        })
+        .collect();
+    format!("{base};{}", params.join(";"))
+}
+
 impl Connection {
-    /// The connection string with the session identity appended.
+    /// The connection string as it may be shown (no token).
+    pub fn shown_remote(&self) -> String {
+        redact_remote(&self.remote)
+    }
+
+    /// The connection string with the session identity (and the token) appended: a secret,
+    /// never to be shown.
     pub fn url(&self) -> Result<String, Error> {
         let id = uuid::Uuid::parse_str(&self.session_id)
             .map_err(|e| Error::Settings(format!("session id `{}`: {e}", self.session_id)))?;
@@ -68,21 +145,34 @@ impl Connection {
             ));
         }
         let sep = if base.contains("/;") { ";" } else { "/;" };
-        Ok(format!(
+        let mut url = format!(
             "{base}{sep}user_id={};session_id={}",
             self.user_id, self.session_id
-        ))
+        );
+        if let Some(Token(token)) = &self.token {
+            if base.contains("token=") {
+                return Err(Error::Settings(
+                    "a token is given both in the connection string and separately; keep one"
+                        .into(),
+                ));
+            }
+            url.push_str(";token=");
+            url.push_str(token);
+        }
+        Ok(url)
     }
 
     /// `host:port` of the server.
     pub fn endpoint(&self) -> Result<String, Error> {
-        let rest = self
-            .remote
-            .strip_prefix("sc://")
-            .ok_or_else(|| Error::Settings(format!("`{}` must start with sc://", self.remote)))?;
+        let rest = self.remote.strip_prefix("sc://").ok_or_else(|| {
+            Error::Settings(format!("`{}` must start with sc://", self.shown_remote()))
+        })?;
         let authority = rest.split(['/', ';', '?']).next().unwrap_or_default();
         if authority.is_empty() {
-            return Err(Error::Settings(format!("`{}` names no host", self.remote)));
+            return Err(Error::Settings(format!(
+                "`{}` names no host",
+                self.shown_remote()
+            )));
         }
         Ok(
             if authority
@@ -120,10 +210,16 @@ impl Connection {
         ) {
             return Err(unreachable(last));
         }
-        SparkSession::builder()
+        let spark = SparkSession::builder()
             .remote(&url)
             .get_or_create()
-            .during(|| format!("connect to {endpoint}"))
+            .during(|| format!("connect to {endpoint}"))?;
+        // The client dials lazily: one small request now, so that a refused token is reported
+        // as such before any real work.
+        spark
+            .version()
+            .during(|| format!("open a session at {endpoint}"))?;
+        Ok(spark)
     }
 }
 
@@ -152,6 +248,37 @@ mod tests {
             ..Connection::default()
         };
         assert_eq!(no_port.endpoint().unwrap(), "spark:15002");
+    }
+
+    #[test]
+    fn the_token_goes_into_the_url_and_nowhere_else() {
+        let c = Connection {
+            token: Some(Token::new(" abc123\n").unwrap()),
+            ..Connection::default()
+        };
+        assert!(c.url().unwrap().ends_with(";token=abc123"));
+        assert!(!format!("{c:?}").contains("abc123"));
+        let both = Connection {
+            remote: "sc://h:1/;token=abc123".into(),
+            ..c.clone()
+        };
+        let err = both.url().unwrap_err().to_string();
+        assert!(!err.contains("abc123"), "{err}");
+        assert_eq!(both.shown_remote(), "sc://h:1/;token=*****");
+        assert_eq!(
+            redact_remote("sc://h:1/;use_ssl=true;TOKEN=x;user_id=u"),
+            "sc://h:1/;use_ssl=true;TOKEN=*****;user_id=u"
+        );
+        let bad_remote = Connection {
+            remote: "http://h/;token=abc123".into(),
+            ..Connection::default()
+        };
+        let err = bad_remote.endpoint().unwrap_err().to_string();
+        assert!(!err.contains("abc123"), "{err}");
+        for bad in ["", "a;b", "a=b", "a b"] {
+            let err = Token::new(bad).unwrap_err().to_string();
+            assert!(bad.is_empty() || !err.contains(bad), "{err}");
+        }
     }
 
     #[test]

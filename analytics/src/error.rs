@@ -17,6 +17,13 @@ pub enum Error {
          (`spark/stack up`)?"
     )]
     Unreachable { endpoint: String, reason: String },
+    /// The server refused the request: no token, or not its token.
+    #[error(
+        "the Spark Connect server refused to {during}: UNAUTHENTICATED (no token, or not the \
+         server's). Give its token in SPARK_CONNECT_AUTHENTICATE_TOKEN, or in a file named by \
+         --token-file / SPARK_CONNECT_TOKEN_FILE (the local stack's: .stack/secrets/connect.token)"
+    )]
+    Unauthenticated { during: String },
     /// The connection settings themselves are wrong (URL, session id).
     #[error("invalid connection settings: {0}")]
     Settings(String),
@@ -68,11 +75,19 @@ pub(crate) trait SparkContext<T> {
     fn during(self, what: impl FnOnce() -> String) -> Result<T, Error>;
 }
 
+/// gRPC's status code UNAUTHENTICATED.
+const GRPC_UNAUTHENTICATED: i32 = 16;
+
 impl<T> SparkContext<T> for Result<T, SparkError> {
     fn during(self, what: impl FnOnce() -> String) -> Result<T, Error> {
-        self.map_err(|e| Error::Spark {
-            during: what(),
-            source: Box::new(e),
+        self.map_err(|e| {
+            if e.grpc_code == Some(GRPC_UNAUTHENTICATED) {
+                return Error::Unauthenticated { during: what() };
+            }
+            Error::Spark {
+                during: what(),
+                source: Box::new(e),
+            }
         })
     }
 }

@@ -10,7 +10,9 @@ use analytics::supervise::{self, AtExit, Ending, SuperviseSettings};
 use analytics::{control, text, ui, Error};
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, EXIT_ALL_GIVEN_UP, EXIT_NOT_FOUND, EXIT_UNREACHABLE};
+use cli::{
+    Cli, Command, EXIT_ALL_GIVEN_UP, EXIT_NOT_FOUND, EXIT_UNAUTHENTICATED, EXIT_UNREACHABLE,
+};
 use service::metrics::{MetricsSettings, Registry};
 
 fn main() -> ExitCode {
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => service::exit::report("analytics", &*e, |e| match e.downcast_ref::<Error>() {
             Some(Error::Unreachable { .. }) => Some(EXIT_UNREACHABLE),
+            Some(Error::Unauthenticated { .. }) => Some(EXIT_UNAUTHENTICATED),
             Some(Error::Strategy(_) | Error::Settings(_)) => Some(service::exit::INVALID),
             Some(e) if e.rejected_plan() => Some(service::exit::INVALID),
             _ if e.is::<StrategyError>() => Some(service::exit::INVALID),
@@ -29,7 +32,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let connection = cli.connection();
+    let connection = cli.connection()?;
     // Parse and validate everything before any I/O.
     connection.url()?;
     let ui = cli.ui_url;
@@ -41,7 +44,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let version = spark.version().context("ask the server its version")?;
                 for s in &strategies {
                     analytics::query::analyze(&spark, s)?;
-                    print!("{}", text::checked(s, &version, &connection.remote));
+                    print!("{}", text::checked(s, &version, &connection.shown_remote()));
                 }
                 return Ok(ExitCode::SUCCESS);
             }

@@ -179,7 +179,8 @@ pub fn run(
                     }
                     session = Some(spark);
                 }
-                Err(e @ Error::Settings(_)) => return Err(e),
+                // Neither fixes itself; a supervisor started again reads the token again.
+                Err(e @ (Error::Settings(_) | Error::Unauthenticated { .. })) => return Err(e),
                 Err(e) => {
                     lost(&e, &mut reconnect, &unreachable, &running, &shutdown);
                     continue;
@@ -199,6 +200,7 @@ pub fn run(
                 running.set(slots.iter().filter(|s| s.running()).count() as i64);
                 sleep(settings.poll_interval, &shutdown);
             }
+            Err(e @ Error::Unauthenticated { .. }) => return Err(e),
             Err(e) => {
                 // A restarted server has lost the session: start over with a new one.
                 session = None;

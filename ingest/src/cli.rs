@@ -431,7 +431,7 @@ impl OutputArgs {
                 COMPRESSIONS.join(", ")
             ));
         }
-        for (key, _) in &self.kafka.options {
+        for (key, _) in &self.kafka.settings().options {
             if let Some((_, why)) = OWNED_OPTIONS.iter().find(|(k, _)| k == key) {
                 problems.push(format!(
                     "--kafka-option {key} is set by ingest itself ({why})"

@@ -10,8 +10,8 @@ use rdkafka::ClientConfig;
 /// The broker every binary and test uses unless told otherwise (the local stack's).
 pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
 
-/// How to reach the brokers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to reach the brokers. Its `Debug` hides the values of secret options ([`is_secret`]).
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaSettings {
     /// Bootstrap servers, comma-separated `host:port`.
     pub brokers: String,
@@ -26,6 +26,36 @@ impl Default for KafkaSettings {
             options: Vec::new(),
         }
     }
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options: Vec<(&str, &str)> = self
+            .options
+            .iter()
+            .map(|(k, v)| (k.as_str(), if is_secret(k) { "*****" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("options", &options)
+            .finish()
+    }
+}
+
+/// Whether a librdkafka option holds a secret (a password, a private key, a login config), so
+/// that its value is never shown.
+pub fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "jaas",
+        "token",
+        "key.pem",
+        "oauthbearer.config",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
 }
 
 /// A raw option tried to override a setting the service owns.
@@ -86,5 +116,23 @@ mod tests {
             .client_config("t", &[("linger.ms", "tuned for throughput")])
             .unwrap_err();
         assert!(err.to_string().contains("linger.ms"));
+    }
+
+    #[test]
+    fn debug_hides_secret_values() {
+        let settings = KafkaSettings {
+            options: vec![
+                ("sasl.password".into(), "hunter2".into()),
+                ("ssl.key.pem".into(), "-----BEGIN".into()),
+                ("security.protocol".into(), "SASL_SSL".into()),
+            ],
+            ..KafkaSettings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("BEGIN"),
+            "{shown}"
+        );
+        assert!(shown.contains("SASL_SSL"), "{shown}");
     }
 }

@@ -19,6 +19,10 @@ use crate::shutdown::Shutdown;
 
 /// How often a service logs its metrics unless told otherwise.
 pub const DEFAULT_LOG_INTERVAL: Duration = Duration::from_secs(30);
+/// Scrapes served at once; a connection beyond them is closed at once.
+const MAX_SCRAPES: usize = 16;
+/// A scrape must send its request and take its answer within this long, or is closed.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a service exposes its metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,7 +238,9 @@ fn render_labels(labels: &[(&str, &str)]) -> String {
 
 /// Serves `GET /metrics` (any path, in fact) as Prometheus text until shutdown.
 ///
-/// Binds before returning so a bad address is an error at startup, not a log line later.
+/// Binds before returning so a bad address is an error at startup, not a log line later. At
+/// most [`MAX_SCRAPES`] connections at once, each closed after [`SCRAPE_TIMEOUT`]: clients
+/// that connect and say nothing cannot pile up.
 pub async fn serve(
     registry: Registry,
     addr: SocketAddr,
@@ -242,6 +248,7 @@ pub async fn serve(
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let listener = TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving Prometheus metrics");
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPES));
     Ok(tokio::spawn(async move {
         loop {
             let (mut socket, _) = tokio::select! {
@@ -251,17 +258,25 @@ pub async fn serve(
                     Err(e) => { tracing::warn!(error = %e, "metrics accept failed"); continue; }
                 },
             };
-            let body = registry.render();
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                continue; // dropping the socket closes it
+            };
+            let registry = registry.clone();
             tokio::spawn(async move {
-                // Read (and ignore) the request head; every path answers the metrics.
-                let mut buf = [0u8; 1024];
-                let _ = socket.read(&mut buf).await;
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-                let _ = socket.shutdown().await;
+                let _slot = slot;
+                let scrape = async {
+                    // Read (and ignore) the request head; every path answers the metrics.
+                    let mut buf = [0u8; 1024];
+                    let _request = socket.read(&mut buf).await?;
+                    let body = registry.render();
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    socket.write_all(response.as_bytes()).await?;
+                    socket.shutdown().await
+                };
+                let _ = tokio::time::timeout(SCRAPE_TIMEOUT, scrape).await;
             });
         }
     }))
@@ -336,6 +351,38 @@ mod tests {
         s.read_to_string(&mut body).await.unwrap();
         assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
         assert!(body.contains("sink_forwarded_total 42"), "{body}");
+        trigger.fire();
+        handle.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn silent_clients_are_capped_and_do_not_block_scrapes() {
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = probe.local_addr().unwrap();
+        drop(probe);
+        let handle = serve(Registry::new("t"), addr, shutdown).await.unwrap();
+        // Fill every slot with clients that say nothing.
+        let mut silent = Vec::new();
+        for _ in 0..MAX_SCRAPES {
+            silent.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // One more is closed at once.
+        let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut buf = Vec::new();
+        let n = tokio::time::timeout(Duration::from_secs(2), extra.read_to_end(&mut buf))
+            .await
+            .expect("closed at once")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+        // The silent ones are closed after the timeout, and scrapes are served again.
+        tokio::time::sleep(SCRAPE_TIMEOUT + Duration::from_millis(500)).await;
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).await.unwrap();
+        assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
         trigger.fire();
         handle.await.unwrap();
     }

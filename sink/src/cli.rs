@@ -218,6 +218,21 @@ pub(crate) struct ForwardFlags {
     #[arg(long, env = "SINK_TLS_SERVER_NAME", requires = "tls_ca")]
     tls_server_name: Option<String>,
 
+    /// Mutual TLS: present this PEM certificate chain to the receiver (requires --tls-key and
+    /// --tls-ca), for a receiver started with --tls-client-ca.
+    #[arg(long = "tls-cert", env = "SINK_TLS_CERT", requires_all = ["forward_tls_key", "tls_ca"],
+          value_name = "FILE")]
+    forward_tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long = "tls-key",
+        env = "SINK_TLS_KEY",
+        requires = "forward_tls_cert",
+        value_name = "FILE"
+    )]
+    forward_tls_key: Option<PathBuf>,
+
     #[command(flatten)]
     ack: AckFlags,
 
@@ -343,6 +358,8 @@ impl ForwardFlags {
             endpoint: self.endpoint,
             tls_ca: self.tls_ca,
             tls_server_name: self.tls_server_name,
+            tls_cert: self.forward_tls_cert,
+            tls_key: self.forward_tls_key,
             ack: self.ack.on(),
             ack_timeout: Duration::from_millis(self.ack_timeout_ms),
             ack_tries: self.ack_tries,
@@ -415,6 +432,31 @@ pub(crate) struct ReceiveFlags {
     #[arg(long, env = "SINK_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
 
+    /// Mutual TLS: accept only forwarders presenting a certificate signed by a CA in this PEM
+    /// file (requires --tls-cert).
+    #[arg(
+        long,
+        env = "SINK_TLS_CLIENT_CA",
+        requires = "tls_cert",
+        value_name = "FILE"
+    )]
+    tls_client_ca: Option<PathBuf>,
+
+    /// Without TLS, accept forwarders on other machines too. Otherwise a plaintext receiver
+    /// closes every connection that does not come from a loopback address.
+    #[arg(long, env = "SINK_ALLOW_REMOTE_PLAINTEXT")]
+    allow_remote_plaintext: bool,
+
+    /// At most this many connections at once; more are closed at once.
+    #[arg(long, env = "SINK_MAX_CONNECTIONS",
+          default_value_t = ReceiveSettings::default().max_connections)]
+    max_connections: usize,
+
+    /// Close a connection that sends nothing for this many seconds (0: never).
+    #[arg(long, env = "SINK_IDLE_TIMEOUT_S", value_name = "SECONDS",
+          default_value_t = ReceiveSettings::default().idle_timeout.map_or(0, |d| d.as_secs()))]
+    idle_timeout_s: u64,
+
     #[command(flatten)]
     metrics: MetricsFlags,
 }
@@ -430,6 +472,11 @@ impl ReceiveFlags {
             dedup_capacity: self.dedup_capacity,
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
+            tls_client_ca: self.tls_client_ca,
+            allow_remote_plaintext: self.allow_remote_plaintext,
+            max_connections: self.max_connections,
+            idle_timeout: (self.idle_timeout_s > 0)
+                .then(|| Duration::from_secs(self.idle_timeout_s)),
             metrics: self.metrics.settings(),
             keep_arrivals: false,
         }

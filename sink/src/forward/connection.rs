@@ -160,12 +160,14 @@ async fn read_acks<R: AsyncRead + Unpin>(read: R, tx: mpsc::Sender<FromPeer>, ac
     let _ = tx.send(FromPeer::Closed(end)).await;
 }
 
-/// The TLS part of an [`Endpoint`]: a connector trusting `ca_file`, verifying `server_name`.
+/// The TLS part of an [`Endpoint`]: a connector trusting `ca_file`, verifying `server_name`,
+/// presenting `identity` (certificate file, key file) when given.
 pub fn tls(
     ca_file: &std::path::Path,
     server_name: &str,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
 ) -> Result<(TlsConnector, ServerName<'static>), TlsSetupError> {
-    let config = crate::tls::client_config(ca_file)?;
+    let config = crate::tls::client_config(ca_file, identity)?;
     let name = ServerName::try_from(server_name.to_string())
         .map_err(|_| TlsSetupError::ServerName(server_name.to_string()))?;
     Ok((TlsConnector::from(Arc::clone(&config)), name))

@@ -148,6 +148,10 @@ impl Forwarder {
             Some(ca) => Some(connection::tls(
                 ca,
                 settings.tls_server_name.as_deref().unwrap_or(&host),
+                settings
+                    .tls_cert
+                    .as_deref()
+                    .zip(settings.tls_key.as_deref()),
             )?),
             None => None,
         };

@@ -37,6 +37,11 @@ pub struct ForwardSettings {
     /// Name to verify in the server's certificate (needs `tls_ca`); `None`: the host part of
     /// `endpoint`.
     pub tls_server_name: Option<String>,
+    /// Mutual TLS: present this PEM certificate chain (with `tls_key`) to a receiver that
+    /// requires client certificates (needs `tls_ca`).
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// Acknowledgement mode (the default): the receiver answers each line with the signal's
     /// id once it has written the signal, and offsets are committed only once acknowledged;
     /// unacknowledged lines are sent again. Off: a line counts as delivered once it is in the
@@ -100,6 +105,8 @@ impl Default for ForwardSettings {
             endpoint: crate::receive::DEFAULT_LISTEN.to_string(),
             tls_ca: None,
             tls_server_name: None,
+            tls_cert: None,
+            tls_key: None,
             ack: true,
             ack_timeout: Duration::from_secs(10),
             ack_tries: 5,
@@ -169,6 +176,12 @@ impl ForwardSettings {
         }
         if self.tls_server_name.is_some() && self.tls_ca.is_none() {
             problems.push("--tls-server-name needs --tls-ca".into());
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            problems.push("--tls-cert and --tls-key go together".into());
+        }
+        if self.tls_cert.is_some() && self.tls_ca.is_none() {
+            problems.push("--tls-cert needs --tls-ca".into());
         }
         if self.topic.is_empty() {
             problems.push("--topic must not be empty".into());

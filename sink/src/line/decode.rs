@@ -62,7 +62,9 @@ pub fn skipped(registry: &Registry, help: &str) -> Skipped {
     BadInput::new(registry, "skipped_total", help)
 }
 
-/// Parses one record value (or one received line, without its newline).
+/// Parses one record value (or one received line, without its newline). A signal whose id
+/// holds a control character is not one: the receiver acknowledges an id as a line of its own,
+/// so an id with a newline would acknowledge ids that were never received.
 pub fn decode(value: Option<&[u8]>) -> Result<Signal, Invalid> {
     let value = match value {
         Some(v) if !v.trim_ascii().is_empty() => v,
@@ -73,13 +75,20 @@ pub fn decode(value: Option<&[u8]>) -> Result<Signal, Invalid> {
             })
         }
     };
-    serde_json::from_slice(value).map_err(|e| Invalid {
+    let signal: Signal = serde_json::from_slice(value).map_err(|e| Invalid {
         kind: match e.classify() {
             serde_json::error::Category::Data => InvalidKind::NotASignal,
             _ => InvalidKind::NotJson,
         },
         detail: e.to_string(),
-    })
+    })?;
+    if signal.id.chars().any(char::is_control) {
+        return Err(Invalid {
+            kind: InvalidKind::NotASignal,
+            detail: "the id holds a control character".into(),
+        });
+    }
+    Ok(signal)
 }
 
 #[cfg(test)]
@@ -106,6 +115,8 @@ pub(crate) mod tests {
         assert_eq!(kind(Some(b"[1,2]")), InvalidKind::NotASignal);
         let wrong_action = signal_json("s", "BTC/USD", 5).replace("BUY", "MAYBE");
         assert_eq!(kind(Some(wrong_action.as_bytes())), InvalidKind::NotASignal);
+        let forged_id = signal_json("s", "BTC/USD\\nx", 5);
+        assert_eq!(kind(Some(forged_id.as_bytes())), InvalidKind::NotASignal);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! object as in Kafka") and the cheapest thing to do; only a value that spans several lines is
 //! re-serialized, since a raw newline would split it in two on the wire. The text line is for
 //! people: its price is shown as a person reads it (`3540.47`, not the `3540.4700000000003`
-//! that binary floating point makes of it); the JSON keeps full precision.
+//! that binary floating point makes of it); the JSON keeps full precision. Its text fields are
+//! escaped (`\n`, `\r`, `\t`, `\\`, `\u{..}` for other control characters), so a field
+//! holding a newline cannot forge a line.
 
 use std::fmt::Write as _;
 
@@ -45,16 +47,37 @@ pub(crate) fn write_line(format: Format, signal: &Signal, raw: &[u8], out: &mut 
                     .bar_end
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 action_name(signal.action),
-                signal.symbol,
-                signal.strategy,
+                Escaped(&signal.symbol),
+                Escaped(&signal.strategy),
                 readable(signal.close),
-                signal.reasons.join(","),
-                signal.id
+                Escaped(&signal.reasons.join(",")),
+                Escaped(&signal.id)
             );
             out.extend_from_slice(s.as_bytes());
         }
     }
     out.push(b'\n');
+}
+
+/// A text field as shown in a text line: control characters and `\` escaped.
+struct Escaped<'a>(&'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                '\\' => f.write_str("\\\\")?,
+                c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
+                    write!(f, "\\u{{{:x}}}", c as u32)?
+                }
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `x` rounded to [`PRICE_DIGITS`] significant digits; displayed with `{}` (the shortest form
@@ -101,6 +124,27 @@ mod tests {
             "2026-11-24T21:05:00.000Z BUY BTC/USD trend close=1.5 reasons=sma_cross_up \
              id=trend|BTC/USD|2026-11-24T21:05:00.000Z\n"
         );
+    }
+
+    #[test]
+    fn text_fields_cannot_forge_lines() {
+        let json = signal_json("trend", "BTC/USD", 5);
+        let mut s: Signal = serde_json::from_str(&json).unwrap();
+        s.symbol = "BTC/USD\n2026-11-24T21:06:00.000Z SELL ETH/USD\r\u{2028}\u{7}\\".into();
+        s.strategy = "t\tx".into();
+        s.reasons = vec!["a\nb".into()];
+        let mut out = Vec::new();
+        write_line(Format::Text, &s, json.as_bytes(), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches('\n').count(), 1, "{text}");
+        assert!(!text.contains(['\r', '\t', '\u{2028}', '\u{7}']), "{text}");
+        assert!(
+            text.contains(
+                " BTC/USD\\n2026-11-24T21:06:00.000Z SELL ETH/USD\\r\\u{2028}\\u{7}\\\\ t\\tx "
+            ),
+            "{text}"
+        );
+        assert!(text.contains(" reasons=a\\nb "), "{text}");
     }
 
     #[test]

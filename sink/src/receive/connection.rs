@@ -25,8 +25,11 @@ use crate::line::{self, Format, Skipped};
 const BATCH_LINES: usize = 1024;
 /// A batch stops growing past this many bytes.
 const BATCH_BYTES: usize = 1 << 20;
-/// Longest line accepted; a client sending more without a newline is cut off.
-const MAX_LINE: u64 = 1 << 20;
+/// Longest line accepted (a signal is well under 4 KiB); a client sending more without a
+/// newline is cut off. With `BATCH_BYTES`, what bounds a connection's memory.
+const MAX_LINE: u64 = 64 << 10;
+/// Read buffer of a connection.
+const READ_BUFFER: usize = 64 << 10;
 /// How long a client gets to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -38,6 +41,7 @@ pub(super) struct Shared {
     pub(super) received: Received,
     pub(super) skipped: Skipped,
     pub(super) open: Gauge,
+    pub(super) idle_timeout: Option<Duration>,
     pub(super) outputs: Mutex<Outputs>,
 }
 
@@ -62,6 +66,8 @@ pub(super) enum ConnectionError {
     HandshakeTimeout,
     #[error("line longer than {MAX_LINE} bytes")]
     LineTooLong,
+    #[error("nothing received for {0:?}")]
+    Idle(Duration),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]
@@ -79,7 +85,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (rd, mut wr) = tokio::io::split(stream);
-    let mut reader = BufReader::with_capacity(256 * 1024, rd);
+    let mut reader = BufReader::with_capacity(READ_BUFFER, rd);
     let mut batch: Vec<u8> = Vec::with_capacity(256 * 1024);
     let mut screen = Vec::new();
     let mut ndjson = Vec::new();
@@ -88,7 +94,7 @@ where
         batch.clear();
         let n = tokio::select! {
             _ = shutdown.recv() => return Ok(()),
-            n = read_line(&mut reader, &mut batch) => n?,
+            n = idle_limited(shared.idle_timeout, read_line(&mut reader, &mut batch)) => n?,
         };
         if n == 0 {
             return Ok(());
@@ -131,6 +137,19 @@ where
             wr.flush().await?;
             shared.received.counters.acks.add(signals.len() as u64);
         }
+    }
+}
+
+/// `read` unless nothing arrives for `limit`.
+async fn idle_limited(
+    limit: Option<Duration>,
+    read: impl std::future::Future<Output = Result<usize, ConnectionError>>,
+) -> Result<usize, ConnectionError> {
+    match limit {
+        None => read.await,
+        Some(limit) => tokio::time::timeout(limit, read)
+            .await
+            .map_err(|_| ConnectionError::Idle(limit))?,
     }
 }
 

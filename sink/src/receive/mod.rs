@@ -7,6 +7,11 @@
 //! seen only once its signal was written. Lines that are not signals are counted
 //! and skipped; a misbehaving client never stops the server.
 //!
+//! Who may connect: with TLS, optionally only clients with a certificate from a given CA
+//! (mutual TLS); without TLS, only loopback clients unless told otherwise. At most
+//! `max_connections` at once, each closed after `idle_timeout` of silence, each holding a
+//! bounded buffer (a read buffer, one batch of at most ~1 MiB plus one line of at most 64 KiB).
+//!
 //! Library users bind first (to learn the port and get the [`Received`] handle), then run.
 //!
 //! ## Layout
@@ -25,10 +30,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use service::exit::InvalidSettings;
-use service::metrics::{MetricsSettings, Registry};
+use service::metrics::{Counter, MetricsSettings, Registry};
+use service::ratelimit::LogLimiter;
 use service::shutdown::Shutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 pub use output::OutputError;
@@ -85,6 +91,40 @@ pub struct Receiver {
     shared: Arc<Shared>,
     registry: Registry,
     metrics: MetricsSettings,
+    admission: Admission,
+}
+
+/// Who gets a connection: loopback peers only for plaintext (unless allowed), and no more
+/// than the cap at once.
+struct Admission {
+    loopback_only: bool,
+    slots: Arc<Semaphore>,
+    not_loopback: Counter,
+    over_limit: Counter,
+    log: LogLimiter,
+}
+
+impl Admission {
+    /// A slot for `peer` (held while its connection lives), or `None`: refused, counted and
+    /// logged (rate-limited).
+    fn admit(&self, peer: SocketAddr) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let refused = if self.loopback_only && !peer.ip().to_canonical().is_loopback() {
+            self.not_loopback.inc();
+            "plaintext receiver: only loopback clients (use TLS, or --allow-remote-plaintext)"
+        } else {
+            match self.slots.clone().try_acquire_owned() {
+                Ok(permit) => return Some(permit),
+                Err(_) => {
+                    self.over_limit.inc();
+                    "at --max-connections"
+                }
+            }
+        };
+        if let Some(suppressed) = self.log.allow() {
+            tracing::warn!(%peer, suppressed, "connection refused: {refused}");
+        }
+        None
+    }
 }
 
 /// Binds and runs until `shutdown`; what `sink receive` does.
@@ -98,9 +138,11 @@ impl Receiver {
     pub async fn bind(settings: ReceiveSettings) -> Result<Self, ReceiveError> {
         settings.validate()?;
         let tls = match (&settings.tls_cert, &settings.tls_key) {
-            (Some(cert), Some(key)) => {
-                Some(TlsAcceptor::from(crate::tls::server_config(cert, key)?))
-            }
+            (Some(cert), Some(key)) => Some(TlsAcceptor::from(crate::tls::server_config(
+                cert,
+                key,
+                settings.tls_client_ca.as_deref(),
+            )?)),
             _ => None,
         };
         let registry = Registry::new("sink");
@@ -125,15 +167,31 @@ impl Receiver {
             screen: settings.output.format(),
             skipped: line::skipped(&registry, "Received lines that are not signals, by kind."),
             open: registry.gauge("connections_open", "Connections open now."),
+            idle_timeout: settings.idle_timeout,
             received,
             outputs: Mutex::new(outputs),
         });
+        let refused = |reason| {
+            registry.counter_with(
+                "connections_refused_total",
+                &[("reason", reason)],
+                "Connections closed at once, by reason.",
+            )
+        };
+        let admission = Admission {
+            loopback_only: tls.is_none() && !settings.allow_remote_plaintext,
+            slots: Arc::new(Semaphore::new(settings.max_connections)),
+            not_loopback: refused("not_loopback"),
+            over_limit: refused("max_connections"),
+            log: LogLimiter::new(Duration::from_secs(10)),
+        };
         Ok(Self {
             listener,
             tls,
             shared,
             registry,
             metrics: settings.metrics,
+            admission,
         })
     }
 
@@ -165,6 +223,7 @@ impl Receiver {
             addr = %self.local_addr(),
             ack = self.shared.ack,
             tls = self.tls.is_some(),
+            loopback_only = self.admission.loopback_only,
             append = self.shared.append,
             "receiving signals"
         );
@@ -183,11 +242,15 @@ impl Receiver {
                 // Reap finished connection tasks so the set does not grow without bound.
                 Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             };
+            let Some(slot) = self.admission.admit(peer) else {
+                continue;
+            };
             let _ = socket.set_nodelay(true);
             let shared = self.shared.clone();
             let tls = self.tls.clone();
             let shutdown = shutdown.clone();
             connections.spawn(async move {
+                let _slot = slot;
                 shared.received.counters.connections.inc();
                 shared.open.set(shared.open.get() + 1);
                 tracing::info!(%peer, "connection opened");
@@ -223,5 +286,33 @@ impl Receiver {
             skipped: self.registry.value("skipped_total") as u64,
             acks: c.acks.get(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plaintext_receiver_admits_loopback_clients_only_unless_told() {
+        let registry = Registry::new("t");
+        let admission = |loopback_only| Admission {
+            loopback_only,
+            slots: Arc::new(Semaphore::new(8)),
+            not_loopback: registry.counter("refused_not_loopback", "x"),
+            over_limit: registry.counter("refused_over_limit", "x"),
+            log: LogLimiter::new(Duration::from_secs(10)),
+        };
+        let strict = admission(true);
+        for local in ["127.0.0.1:5", "[::1]:5", "[::ffff:127.0.0.1]:5"] {
+            assert!(strict.admit(local.parse().unwrap()).is_some(), "{local}");
+        }
+        for remote in ["10.0.0.7:5", "[2001:db8::1]:5", "[::ffff:10.0.0.7]:5"] {
+            assert!(strict.admit(remote.parse().unwrap()).is_none(), "{remote}");
+        }
+        assert_eq!(registry.value("refused_not_loopback"), 3.0);
+        assert!(admission(false)
+            .admit("10.0.0.7:5".parse().unwrap())
+            .is_some());
     }
 }

@@ -6,6 +6,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use service::exit::InvalidSettings;
 use service::metrics::MetricsSettings;
@@ -64,6 +65,20 @@ pub struct ReceiveSettings {
     pub tls_cert: Option<PathBuf>,
     /// The PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: accept only clients presenting a certificate signed by a CA in this PEM
+    /// file (needs `tls_cert`). A client without one, or with one from another CA, fails the
+    /// handshake.
+    pub tls_client_ca: Option<PathBuf>,
+    /// Without TLS, accept connections from other machines too. Off: a plaintext receiver
+    /// closes every connection that does not come from a loopback address, since anyone on
+    /// the network could otherwise read and forge signals.
+    pub allow_remote_plaintext: bool,
+    /// At most this many connections at once; one more is closed at once (and counted,
+    /// `connections_refused_total`).
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed (a forwarder with nothing to
+    /// send connects again when it has); `None`: never.
+    pub idle_timeout: Option<Duration>,
     /// Where the receiver's metrics are served and how often they are logged.
     pub metrics: MetricsSettings,
     /// Remember every new signal's id, symbol and arrival time, readable through
@@ -82,6 +97,10 @@ impl Default for ReceiveSettings {
             dedup_capacity: 1_000_000,
             tls_cert: None,
             tls_key: None,
+            tls_client_ca: None,
+            allow_remote_plaintext: false,
+            max_connections: 64,
+            idle_timeout: Some(Duration::from_secs(600)),
             metrics: MetricsSettings::default(),
             keep_arrivals: false,
         }
@@ -108,6 +127,12 @@ impl ReceiveSettings {
         }
         if self.fsync && self.append_file.is_none() {
             problems.push("--fsync needs --append".into());
+        }
+        if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
+            problems.push("--tls-client-ca needs --tls-cert and --tls-key".into());
+        }
+        if self.max_connections == 0 {
+            problems.push("--max-connections must be at least 1".into());
         }
         InvalidSettings::check(problems, ())
     }

@@ -5,7 +5,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use testkit::{create_topic, produce, rand_topic};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
 
@@ -31,6 +31,7 @@ async fn help_lists_every_flag_with_its_environment_variable() {
     for flag in [
         "--brokers",
         "--kafka-option",
+        "--kafka-option-file",
         "--topic",
         "--group-id",
         "--start-from",
@@ -78,6 +79,10 @@ async fn help_lists_every_flag_with_its_environment_variable() {
         "--dedup-capacity",
         "--tls-cert",
         "--tls-key",
+        "--tls-client-ca",
+        "--allow-remote-plaintext",
+        "--max-connections",
+        "--idle-timeout-s",
         "--metrics-addr",
     ] {
         assert!(
@@ -379,4 +384,48 @@ async fn acknowledgements_are_the_default_and_can_be_turned_off() {
             "{receiver_flags:?} {receiver_env:?}: {received}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_newline_makes_no_extra_line() {
+    let listen = free_port();
+    let child = spawn_sink(&["receive", "--listen", &listen, "--output", "text"], &[]);
+    let socket = connect(&listen).await;
+    // A symbol with a newline and a line of its own after it; and an id with a newline, which
+    // would acknowledge an id never received.
+    let mut forged_symbol = signal("BTC/USD", 9);
+    forged_symbol.symbol =
+        "BTC/USD\n2026-11-24T00:09:00.000Z SELL ETH/USD it close=1 reasons=x id=forged".into();
+    let mut forged_id = signal("ETH/USD", 9);
+    forged_id.id = format!("{}\n{}", forged_id.id, signal("SOL/USD", 9).id);
+    let mut lines = String::new();
+    for s in [&forged_symbol, &forged_id] {
+        lines.push_str(&serde_json::to_string(s).unwrap());
+        lines.push('\n');
+    }
+    let (rd, mut wr) = socket.into_split();
+    wr.write_all(lines.as_bytes()).await.unwrap();
+    let mut acks = tokio::io::BufReader::new(rd);
+    let mut ack = String::new();
+    tokio::time::timeout(Duration::from_secs(10), acks.read_line(&mut ack))
+        .await
+        .expect("acknowledged")
+        .unwrap();
+    assert_eq!(ack.trim(), forged_symbol.id);
+    drop(wr);
+    let mut rest = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), acks.read_to_string(&mut rest)).await;
+    assert_eq!(
+        rest, "",
+        "the id with a newline is not acknowledged (not a signal)"
+    );
+
+    let out = terminate(child).await;
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.contains(" BTC/USD\\n2026-11-24T00:09:00.000Z SELL ETH/USD it "),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("SOL/USD"), "{stdout}");
 }

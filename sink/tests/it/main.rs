@@ -11,6 +11,7 @@ mod malformed;
 mod outage;
 mod rebalance;
 mod receiver;
+mod security;
 mod sigkill;
 mod support;
 mod tls;
