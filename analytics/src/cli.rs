@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use analytics::backtest::{BacktestSettings, FileFormat, Input, SimSettings};
 use analytics::connect::{Connection, Token, DEFAULT_REMOTE, DEFAULT_SESSION_ID, DEFAULT_USER_ID};
 use analytics::strategy::{self, Override, Strategy, StrategyError};
 use analytics::supervise::{OnStop, SuperviseSettings};
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use service::exit::InvalidSettings;
 use service::flags::{LogFlags, MetricsFlags};
@@ -158,6 +160,11 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         interval_ms: u64,
     },
+    /// Run a strategy over history as a Spark batch job: the live query's own steps over the
+    /// strategy's Kafka topic between two times (or a file of trades), the signals to a file
+    /// (and optionally a topic), and a trading simulation on Spark whose metrics are printed
+    /// as a table (and written as JSON with --metrics). Progress goes to stderr.
+    Backtest(BacktestFlags),
     /// Print the plan Spark will run for a strategy: the SQL steps, then Spark's parsed and
     /// analyzed plans, and, when the strategy's query is running, its optimized and physical
     /// plans. Starts nothing.
@@ -168,6 +175,133 @@ pub enum Command {
         #[command(flatten)]
         strategy: StrategyFlags,
     },
+}
+
+/// The flags of `backtest`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BacktestFlags {
+    /// Strategy file (TOML); built-in defaults without it.
+    #[arg(long = "config", short = 'c', env = "ANALYTICS_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub strategy: StrategyFlags,
+    /// First trade time: RFC 3339 or a date (YYYY-MM-DD, midnight UTC); default: the start.
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<DateTime<Utc>>,
+    /// Trades before this time only (RFC 3339 or a date); default: to the end.
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<DateTime<Utc>>,
+    /// `kafka` (the strategy's source topic, or --input-topic), or a file of trades on the
+    /// filesystem Spark reads: JSON lines (our trade JSON), `.parquet`, or Kraken's
+    /// trade-history `.csv` (with --symbol).
+    #[arg(long, default_value = "kafka")]
+    pub input: String,
+    /// Read this topic instead of the strategy's `source.topic`.
+    #[arg(long)]
+    pub input_topic: Option<String>,
+    /// The pair a Kraken CSV holds (BTC/USD).
+    #[arg(long)]
+    pub symbol: Option<String>,
+    /// Write the signals here: `.parquet` for Parquet, otherwise JSON lines (Spark writes a
+    /// directory of that name with one part file).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write the signals to this Kafka topic (the strategy's sink brokers).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Write every bar (HOLD included), not only bars where a rule fired.
+    #[arg(long)]
+    pub every_bar: bool,
+    /// Write the metrics as JSON to this file.
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+    /// SELL opens a short position (default: long/flat, SELL only closes).
+    #[arg(long)]
+    pub long_short: bool,
+    /// Fee per side in basis points of the traded notional.
+    #[arg(long, default_value_t = SimSettings::default().fee_bps)]
+    pub fee_bps: f64,
+    /// Slippage per side in basis points (fills at the close ± this).
+    #[arg(long, default_value_t = SimSettings::default().slippage_bps)]
+    pub slippage_bps: f64,
+    /// Starting capital, split equally among the symbols.
+    #[arg(long, default_value_t = SimSettings::default().capital)]
+    pub capital: f64,
+    /// Seconds between progress lines.
+    #[arg(long, default_value_t = 2.0)]
+    pub progress_s: f64,
+}
+
+/// A time flag: RFC 3339, or a date meaning its midnight UTC.
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        .map_err(|_| format!("`{text}` is neither RFC 3339 nor YYYY-MM-DD"))
+}
+
+impl BacktestFlags {
+    /// The backtest's settings (a session of its own, so its jobs are its own in the UI);
+    /// every invalid flag is named.
+    pub fn settings(&self, ui_url: &str) -> Result<BacktestSettings, InvalidSettings> {
+        let mut problems = Vec::new();
+        let input = if self.input == "kafka" {
+            Input::Kafka {
+                topic: self.input_topic.clone(),
+            }
+        } else {
+            let path = PathBuf::from(&self.input);
+            let format = FileFormat::of(&path, self.symbol.as_deref()).unwrap_or_else(|e| {
+                problems.push(format!("--input {e}"));
+                FileFormat::JsonLines
+            });
+            Input::File { path, format }
+        };
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if from >= to {
+                problems.push(format!("--from ({from}) must be before --to ({to})"));
+            }
+        }
+        for (flag, v) in [
+            ("--fee-bps", self.fee_bps),
+            ("--slippage-bps", self.slippage_bps),
+        ] {
+            if !(v.is_finite() && (0.0..10_000.0).contains(&v)) {
+                problems.push(format!("{flag} {v}: must be from 0 to below 10000"));
+            }
+        }
+        if !(self.capital.is_finite() && self.capital > 0.0) {
+            problems.push(format!("--capital {}: must be positive", self.capital));
+        }
+        if !(self.progress_s.is_finite() && self.progress_s >= 0.1) {
+            problems.push(format!(
+                "--progress-s {}: must be at least 0.1",
+                self.progress_s
+            ));
+        }
+        InvalidSettings::check(
+            problems,
+            BacktestSettings {
+                input,
+                from: self.from,
+                to: self.to,
+                out: self.out.clone(),
+                topic: self.topic.clone(),
+                every_bar: self.every_bar,
+                sim: SimSettings {
+                    long_short: self.long_short,
+                    fee_bps: self.fee_bps,
+                    slippage_bps: self.slippage_bps,
+                    capital: self.capital,
+                },
+                ui_url: ui_url.to_string(),
+                session_id: uuid::Uuid::new_v4().to_string(),
+                progress_interval: Duration::from_secs_f64(self.progress_s.max(0.1)),
+            },
+        )
+    }
 }
 
 /// How `supervise` polls, retries and stops.
@@ -313,6 +447,50 @@ mod tests {
         );
         let s = s.settings(Connection::default()).unwrap();
         assert_eq!(s.on_stop, OnStop::LeaveRunning);
+    }
+
+    fn backtest(args: &[&str]) -> Result<BacktestSettings, InvalidSettings> {
+        let cli = Cli::try_parse_from([&["analytics", "backtest"], args].concat()).unwrap();
+        match cli.command {
+            Command::Backtest(flags) => flags.settings("http://ui"),
+            other => panic!("not backtest: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn backtest_inputs_times_and_costs() {
+        let b = backtest(&["--from", "2026-01-05", "--to", "2026-01-06T12:00:00Z"]).unwrap();
+        assert_eq!(b.input, Input::Kafka { topic: None });
+        assert_eq!(b.from.unwrap().to_rfc3339(), "2026-01-05T00:00:00+00:00");
+        assert_eq!(b.sim, SimSettings::default());
+        assert_eq!(b.ui_url, "http://ui");
+        let b = backtest(&[
+            "--input",
+            "XBTUSD.csv",
+            "--symbol",
+            "BTC/USD",
+            "--long-short",
+        ])
+        .unwrap();
+        assert!(matches!(
+            b.input,
+            Input::File {
+                format: FileFormat::KrakenCsv { .. },
+                ..
+            }
+        ));
+        assert!(b.sim.long_short);
+        let e = backtest(&[
+            "--input",
+            "x.csv",
+            "--from",
+            "2026-01-06",
+            "--to",
+            "2026-01-05",
+            "--fee-bps=-1",
+        ])
+        .unwrap_err();
+        assert_eq!(e.0.len(), 3, "{e}");
     }
 
     #[test]

@@ -18,12 +18,15 @@
 //! - [`control`]: submit / stop / list / status / watch / explain by query name.
 //! - [`supervise`]: keeps a set of strategies' queries running: notices a stopped or failed
 //!   query, resubmits it from its checkpoint with backoff, reconnects, gives up on invalid plans.
+//! - [`backtest`]: the strategy's steps as a batch job over history (Kafka between two
+//!   times, or a file), signals to a file or topic, and a trading simulation on Spark.
 //! - [`progress`]: Spark's progress JSON, reduced to what operators look at.
 //! - [`text`]: everything the CLI prints (tables, watch lines, what submit and stop did).
 //! - [`ui`]: the last run of a query that is no longer active, from the Spark UI.
 //! - [`reference`]: an independent Rust implementation of the same computation, for tests.
 //! - [`error`]: the library's error type.
 
+pub mod backtest;
 pub mod connect;
 pub mod control;
 pub mod error;

@@ -5,9 +5,10 @@ mod cli;
 
 use std::process::ExitCode;
 
+use analytics::connect::Connection;
 use analytics::strategy::{self, Strategy, StrategyError};
 use analytics::supervise::{self, AtExit, Ending, SuperviseSettings};
-use analytics::{control, text, ui, Error};
+use analytics::{backtest, control, text, ui, Error};
 use anyhow::Context;
 use clap::Parser;
 use cli::{
@@ -105,6 +106,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", text::watch_end(&end));
             if matches!(end, control::WatchEnd::Failed(_)) {
                 return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Backtest(flags) => {
+            let strategies =
+                strategy::load_all(flags.config.as_slice(), &flags.strategy.overrides)?;
+            let settings = flags.settings(&ui)?;
+            // A session of its own: its jobs are told apart in the UI by its id.
+            let spark = Connection {
+                session_id: settings.session_id.clone(),
+                ..connection
+            }
+            .connect()?;
+            let report = backtest::run(&spark, &strategies[0], &settings, |line| {
+                eprintln!("{line}")
+            })?;
+            print!("{}", text::backtest(&report));
+            if let Some(path) = &flags.metrics {
+                let json = serde_json::to_string_pretty(&report.metrics)?;
+                std::fs::write(path, json + "\n")
+                    .with_context(|| format!("write the metrics to {}", path.display()))?;
+                println!("metrics written to {}", path.display());
             }
         }
         Command::Explain { config, strategy } => {

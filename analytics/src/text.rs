@@ -273,6 +273,51 @@ pub fn supervised(report: &Supervised) -> String {
     out
 }
 
+/// What a backtest did: counts, where the signals went, the phases' times, and the metrics
+/// table (per symbol, then the portfolio as `*`).
+pub fn backtest(r: &crate::backtest::Report) -> String {
+    let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v));
+    let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+    let mut out = format!("{} bars, {} with a signal\n", r.bars, r.signals);
+    if let Some((path, rows)) = &r.written {
+        out.push_str(&format!("{rows} signals written to {}\n", path.display()));
+    }
+    let times: Vec<String> = r
+        .phases
+        .iter()
+        .map(|(name, d)| format!("{name} {:.1} s", d.as_secs_f64()))
+        .collect();
+    out.push_str(&format!("time: {}\n\n", times.join(", ")));
+    let rows: Vec<Vec<String>> = r
+        .metrics
+        .iter()
+        .map(|m| {
+            vec![
+                m.symbol.clone(),
+                m.bars.to_string(),
+                pct(m.total_return),
+                pct(m.buy_hold_return),
+                pct(m.max_drawdown),
+                num(m.sharpe),
+                num(m.sortino),
+                m.trades.to_string(),
+                pct(m.win_rate),
+                pct(m.avg_win),
+                pct(m.avg_loss),
+                pct(m.exposure),
+            ]
+        })
+        .collect();
+    out.push_str(&render(
+        &[
+            "SYMBOL", "BARS", "RETURN", "BUY&HOLD", "MAX DD", "SHARPE", "SORTINO", "TRADES",
+            "WIN RATE", "AVG WIN", "AVG LOSS", "EXPOSURE",
+        ],
+        &rows,
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,7 +52,8 @@ pub fn completed_runs(base: &str, name: &str) -> Result<Vec<CompletedRun>, UiErr
         .collect())
 }
 
-fn get(base: &str, path: &str) -> Result<String, UiError> {
+/// The body of `GET path` from the UI at `base` (plain http), when it answers 200.
+pub(crate) fn get(base: &str, path: &str) -> Result<String, UiError> {
     let url = format!("{}{path}", base.trim_end_matches('/'));
     let fail = |reason: String| UiError {
         url: url.clone(),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::pipeline::OutputError;
 use crate::source::kraken::client::probe;
+use crate::source::HistoryInput;
 use crate::{IngestSettings, Source};
 
 /// What stopped a check.
@@ -50,6 +51,17 @@ pub async fn check(settings: &IngestSettings, mut say: impl FnMut(&str)) -> Resu
                     error,
                 })?;
             say(&format!("replay: {} readable", r.file.display()));
+        }
+        Source::History(h) => {
+            if let HistoryInput::Csv { file, .. } = &h.input {
+                tokio::fs::File::open(file)
+                    .await
+                    .map_err(|error| CheckError::Replay {
+                        file: file.clone(),
+                        error,
+                    })?;
+                say(&format!("history: {} readable", file.display()));
+            }
         }
         Source::Simulate(_) => {}
     }

@@ -16,7 +16,8 @@ use clap::{Args, Parser, Subcommand};
 use ingest::fake_exchange::FakeExchangeSettings;
 use ingest::pipeline::{OutputSettings, Topics, COMPRESSIONS, OWNED_OPTIONS};
 use ingest::source::{
-    KrakenSettings, ReplaySettings, SimulateSettings, Source, Speed, DEFAULT_SYMBOLS,
+    HistoryInput, HistorySettings, KrakenSettings, ReplaySettings, RestHistory, SimulateSettings,
+    Source, Speed, DEFAULT_SYMBOLS,
 };
 use ingest::IngestSettings;
 use service::exit::InvalidSettings;
@@ -48,6 +49,13 @@ enum Command {
     Replay(ReplayArgs),
     /// Generate seeded random-walk trades for any symbols at any rate.
     Simulate(SimulateArgs),
+    /// Load history between two times into a topic that keeps it: from Kraken's REST
+    /// `Trades` endpoint (`--pairs`), or from Kraken's trade-history CSV (`--csv FILE
+    /// --symbol PAIR`). Resumes after the newest trade of each pair already on the topic, so
+    /// running it again after an interruption loads each trade once. A missing topic is
+    /// created keeping every record (retention.ms=-1); a topic that would delete trades this
+    /// old is refused.
+    History(HistoryArgs),
     /// Run a FAKE local exchange speaking Kraken's v2 protocol over a simulated market (no
     /// Kafka), for offline demos: `ingest kraken --url ws://127.0.0.1:8765`.
     Exchange(ExchangeArgs),
@@ -187,6 +195,93 @@ struct KrakenArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+struct HistoryArgs {
+    /// Load from this Kraken trade-history CSV (`unix_time,price,volume`, no header) instead
+    /// of the REST API; needs --symbol.
+    #[arg(long, env = "INGEST_HISTORY_CSV", conflicts_with = "pairs")]
+    csv: Option<PathBuf>,
+
+    /// The pair the CSV file holds, in v2 notation (BTC/USD).
+    #[arg(long, env = "INGEST_HISTORY_SYMBOL", requires = "csv")]
+    symbol: Option<String>,
+
+    /// Pairs to load from REST, comma-separated, in v2 notation, one after the other.
+    #[arg(
+        long,
+        env = "INGEST_SYMBOLS",
+        value_delimiter = ',',
+        default_value = "BTC/USD"
+    )]
+    pairs: Vec<String>,
+
+    /// First trade time to load: RFC 3339 or a date (YYYY-MM-DD, midnight UTC). Required
+    /// for REST; a CSV loads from its start without it.
+    #[arg(long, env = "INGEST_HISTORY_FROM", value_parser = parse_time)]
+    from: Option<DateTime<Utc>>,
+
+    /// Load trades before this time only (RFC 3339 or a date); default: now.
+    #[arg(long, env = "INGEST_HISTORY_TO", value_parser = parse_time)]
+    to: Option<DateTime<Utc>>,
+
+    /// Send every trade of the range even when the topic already has newer trades of the
+    /// pair (the default resumes after the topic's newest trade of each pair).
+    #[arg(long)]
+    no_resume: bool,
+
+    /// Partitions of the topic when it does not exist and is created.
+    #[arg(long, env = "INGEST_HISTORY_PARTITIONS",
+          default_value_t = HistorySettings::default().partitions)]
+    partitions: i32,
+
+    /// Seconds between two progress lines (pages, trades, time covered, ETA).
+    #[arg(long, env = "INGEST_HISTORY_PROGRESS_S",
+          default_value_t = HistorySettings::default().progress_interval.as_secs_f64())]
+    progress_s: f64,
+
+    /// Kraken's public REST API.
+    #[arg(long, env = "KRAKEN_REST_URL", default_value_t = RestHistory::default().url)]
+    rest_url: String,
+
+    /// Least time between two REST requests (milliseconds); Kraken allows about one a second.
+    #[arg(long, env = "INGEST_REST_INTERVAL_MS",
+          default_value_t = millis(RestHistory::default().interval))]
+    rest_interval_ms: u64,
+
+    /// Give up on one REST request after this long (seconds).
+    #[arg(long, env = "INGEST_REST_TIMEOUT_S",
+          default_value_t = RestHistory::default().timeout.as_secs_f64())]
+    rest_timeout_s: f64,
+
+    /// Attempts of one page that fails with HTTP 429/5xx, Kraken's "too many requests" or a
+    /// network error, with delays doubling from --retry-initial-ms to --retry-max-ms.
+    #[arg(long, env = "INGEST_REST_ATTEMPTS", default_value_t = RestHistory::default().attempts)]
+    rest_attempts: u32,
+
+    /// First delay before asking a failed page again (milliseconds).
+    #[arg(long, env = "INGEST_REST_RETRY_INITIAL_MS",
+          default_value_t = millis(RestHistory::default().retry_initial))]
+    retry_initial_ms: u64,
+
+    /// Longest delay before asking a failed page again (milliseconds).
+    #[arg(long, env = "INGEST_REST_RETRY_MAX_MS",
+          default_value_t = millis(RestHistory::default().retry_max))]
+    retry_max_ms: u64,
+
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// A time flag: RFC 3339, or a date meaning its midnight UTC.
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        .map_err(|_| format!("`{text}` is neither RFC 3339 nor YYYY-MM-DD"))
+}
+
+#[derive(Debug, Clone, Args)]
 struct ReplayArgs {
     /// JSON-lines file: Kraken v2 frames (as `--record` writes) and/or normalized trades.
     file: PathBuf,
@@ -292,6 +387,7 @@ impl Cli {
                 &a.output,
                 None,
             ),
+            Command::History(a) => (Source::History(a.settings(&mut problems)), &a.output, None),
             Command::Exchange(a) => {
                 let settings = a.settings(&mut problems);
                 return InvalidSettings::check(
@@ -396,6 +492,72 @@ impl KrakenArgs {
                 Some(secs("max-clock-skew-s", self.max_clock_skew_s, problems))
             },
         })
+    }
+}
+
+impl HistoryArgs {
+    fn settings(&self, problems: &mut Vec<String>) -> HistorySettings {
+        let input = match &self.csv {
+            Some(file) => {
+                let symbol = self.symbol.clone().unwrap_or_default();
+                if self.symbol.is_none() {
+                    problems.push("--csv needs --symbol (the pair the file holds)".into());
+                } else {
+                    check_symbols(std::slice::from_ref(&symbol), problems);
+                }
+                HistoryInput::Csv {
+                    file: file.clone(),
+                    symbol,
+                }
+            }
+            None => {
+                check_symbols(&self.pairs, problems);
+                if self.from.is_none() {
+                    problems.push("--from is required when loading from REST".into());
+                }
+                if !(self.rest_url.starts_with("http://") || self.rest_url.starts_with("https://"))
+                {
+                    problems.push(format!(
+                        "--rest-url must start with http:// or https://, got `{}`",
+                        self.rest_url
+                    ));
+                }
+                if self.rest_attempts == 0 {
+                    problems.push("--rest-attempts must be at least 1".into());
+                }
+                if self.retry_initial_ms == 0 || self.retry_initial_ms > self.retry_max_ms {
+                    problems.push(
+                        "--retry-initial-ms must be positive and at most --retry-max-ms".into(),
+                    );
+                }
+                HistoryInput::Rest(RestHistory {
+                    url: self.rest_url.clone(),
+                    symbols: self.pairs.clone(),
+                    interval: Duration::from_millis(self.rest_interval_ms),
+                    timeout: secs("rest-timeout-s", self.rest_timeout_s, problems),
+                    attempts: self.rest_attempts,
+                    retry_initial: Duration::from_millis(self.retry_initial_ms),
+                    retry_max: Duration::from_millis(self.retry_max_ms),
+                })
+            }
+        };
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if from >= to {
+                problems.push(format!("--from ({from}) must be before --to ({to})"));
+            }
+        }
+        if self.partitions < 1 {
+            problems.push("--partitions must be at least 1".into());
+        }
+        HistorySettings {
+            input,
+            from: self.from,
+            to: self.to,
+            resume: !self.no_resume,
+            partitions: self.partitions,
+            progress_interval: secs("progress-s", self.progress_s, problems),
+            ..HistorySettings::default()
+        }
     }
 }
 
@@ -633,5 +795,71 @@ mod tests {
         );
         let problems = task(&["ingest", "exchange", "--rate", "0"]).unwrap_err().0;
         assert!(problems[0].contains("--rate"));
+    }
+
+    #[test]
+    fn history_from_rest_or_csv() {
+        let (settings, _) = ingest(&[
+            "ingest",
+            "history",
+            "--pairs",
+            "BTC/USD,ETH/USD",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-02T12:00:00Z",
+            "--topic",
+            "history.trades",
+        ]);
+        let Source::History(h) = settings.source else {
+            panic!()
+        };
+        let HistoryInput::Rest(r) = &h.input else {
+            panic!()
+        };
+        assert_eq!(r.symbols, ["BTC/USD", "ETH/USD"]);
+        assert_eq!(h.from.unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert_eq!(h.to.unwrap().to_rfc3339(), "2026-11-02T12:00:00+00:00");
+        assert!(h.resume);
+        assert_eq!(settings.output.topics.trades, "history.trades");
+        let (settings, _) = ingest(&[
+            "ingest",
+            "history",
+            "--csv",
+            "x.csv",
+            "--symbol",
+            "BTC/USD",
+            "--no-resume",
+        ]);
+        let Source::History(h) = settings.source else {
+            panic!()
+        };
+        assert_eq!(
+            h.input,
+            HistoryInput::Csv {
+                file: "x.csv".into(),
+                symbol: "BTC/USD".into()
+            }
+        );
+        assert!(!h.resume && h.from.is_none());
+        let problems = task(&[
+            "ingest",
+            "history",
+            "--from",
+            "2026-11-02",
+            "--to",
+            "2026-11-01",
+            "--pairs",
+            "BTC",
+        ])
+        .unwrap_err()
+        .0;
+        let all = problems.join("\n");
+        assert!(
+            all.contains("--from (") && all.contains("--symbols"),
+            "{all}"
+        );
+        assert!(task(&["ingest", "history"]).unwrap_err().0[0].contains("--from"));
+        assert!(task(&["ingest", "history", "--csv", "x"]).unwrap_err().0[0].contains("--symbol"));
     }
 }

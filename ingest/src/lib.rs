@@ -8,11 +8,11 @@
 //!
 //! ## Layout
 //! - [`source`]: where trades come from: [`source::kraken`] (the v2 wire format and the
-//!   reconnecting client), `replay` and `simulate` (offline), and `pace`, which plays event
-//!   time at any speed for them.
+//!   reconnecting client), `replay` and `simulate` (offline), [`source::history`] (REST or
+//!   CSV history between two times), and `pace`, which plays event time at any speed.
 //! - [`pipeline`]: what every source feeds: `emit` (de-duplication, keys and timestamps, bad
-//!   input), `resume` (primes the de-duplication from the topic's tail after a restart) and
-//!   `output` (the bounded queue and the idempotent acks=all Kafka producer behind it).
+//!   input), `resume` (primes the de-duplication from the topic's tail after a restart),
+//!   [`pipeline::topic`] (a history topic keeps what it is given) and `output` (the bounded queue and the idempotent acks=all Kafka producer behind it).
 //! - [`metrics`]: the service's counters, bad input counted by kind.
 //! - `check`: `--check`, reaching Kafka and the source without running.
 //! - [`fake_exchange`]: a FAKE, local Kraken-speaking server for tests, benchmarks and demos;
@@ -38,7 +38,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::emit::Emitter;
 use crate::pipeline::{Closed, Output, OutputError, OutputSettings};
 pub use crate::source::Source;
-use crate::source::{KrakenError, ReplayError};
+use crate::source::{HistoryError, KrakenError, ReplayError};
 
 /// Everything [`run`] needs.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,6 +60,8 @@ pub enum Error {
     Kraken(#[from] KrakenError),
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
     #[error(transparent)]
     Closed(#[from] Closed),
     #[error("cannot serve metrics on {}: {error}", addr.map_or("-".to_string(), |a| a.to_string()))]
@@ -114,7 +116,10 @@ pub async fn run(
             .await;
         }
     }
-    let source_result = settings.source.run(&mut emitter, shutdown.clone()).await;
+    let source_result = settings
+        .source
+        .run(&settings.output, &mut emitter, shutdown.clone())
+        .await;
     // Whatever the source left pending goes out too (fails only if the producer died).
     let source_result = match emitter.flush().await {
         Ok(()) => source_result,

@@ -113,6 +113,9 @@ struct Stats {
     refuse_until: Mutex<Option<Instant>>,
     /// REST answers 503 while set.
     rest_down: AtomicBool,
+    /// Answers (HTTP status, body) given instead of the real ones, by the request's number
+    /// (the first request is 1).
+    rest_script: Mutex<std::collections::HashMap<u64, (u16, String)>>,
 }
 
 impl Stats {
@@ -224,6 +227,23 @@ impl FakeExchange {
     /// Makes the REST API answer every request with HTTP 503 (`true`) or serve again.
     pub fn set_rest_down(&self, down: bool) {
         self.stats.rest_down.store(down, Ordering::Relaxed);
+    }
+
+    /// Makes REST request number `request` (the first one the exchange receives is 1; see
+    /// [`FakeExchange::rest_requests`]) get HTTP `status` with `body` instead of its real
+    /// answer: a 429, a 500, a malformed page in the middle of a paging client's run.
+    pub fn answer_at(&self, request: u64, status: u16, body: impl Into<String>) {
+        self.stats
+            .rest_script
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(request, (status, body.into()));
+    }
+
+    /// Opens the market without a WebSocket subscription (it opens at the first one
+    /// otherwise), for clients of the REST API only.
+    pub fn open_market(&self) {
+        self.tape.open();
     }
 
     /// REST requests received so far.

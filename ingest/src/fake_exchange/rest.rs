@@ -1,6 +1,7 @@
 //! The fake exchange's REST API: `GET /0/public/AssetPairs` and `GET /0/public/Trades` in
 //! Kraken's shape (rendered by [`crate::source::kraken::rest`], which the client parses),
-//! served from the tape's history. A minimal HTTP/1.1 server: one request per connection,
+//! served from the tape's history; on command, scripted answers (429, 500, a malformed page)
+//! before the real ones. A minimal HTTP/1.1 server: one request per connection,
 //! answered with `Connection: close`, which is all a REST client needs.
 
 use std::sync::atomic::Ordering;
@@ -50,7 +51,7 @@ impl Server {
             }
             head.extend_from_slice(&buf[..n]);
         }
-        self.stats.rest_requests.fetch_add(1, Ordering::Relaxed);
+        let number = self.stats.rest_requests.fetch_add(1, Ordering::Relaxed) + 1;
         let head = String::from_utf8_lossy(&head);
         let target = head
             .lines()
@@ -58,13 +59,22 @@ impl Server {
             .and_then(|line| line.strip_prefix("GET "))
             .and_then(|rest| rest.split(' ').next())
             .unwrap_or("");
-        let (status, body) = if self.stats.rest_down.load(Ordering::Relaxed) {
+        let scripted = self
+            .stats
+            .rest_script
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&number);
+        let (status, body) = if let Some((status, body)) = scripted {
+            (format!("{status} Scripted"), body)
+        } else if self.stats.rest_down.load(Ordering::Relaxed) {
             (
-                "503 Service Unavailable",
+                "503 Service Unavailable".into(),
                 rest::error_response("EService:Unavailable"),
             )
         } else {
-            self.route(target)
+            let (status, body) = self.route(target);
+            (status.into(), body)
         };
         let response = format!(
             "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

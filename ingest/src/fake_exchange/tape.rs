@@ -163,6 +163,11 @@ impl Tape {
         page
     }
 
+    /// Starts the market as a first subscription would.
+    pub fn open(&self) {
+        self.started.send_replace(true);
+    }
+
     pub fn unsubscribe(&self, conn: u64) {
         self.lock().cursors.remove(&conn);
         self.room.notify_one();

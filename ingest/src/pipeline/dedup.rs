@@ -33,6 +33,15 @@ impl Dedup {
         }
     }
 
+    /// Takes every id of `symbol` up to `trade_id` as seen (a history load resumes after what
+    /// the topic holds: it sends each symbol's trades in id order).
+    pub fn seen_up_to(&mut self, symbol: &str, trade_id: u64) {
+        let seen = self.symbols.entry(symbol.to_string()).or_default();
+        seen.floor = seen.floor.max(Some(trade_id));
+        let kept = seen.ids.partition_point(|&id| id <= trade_id);
+        seen.ids.drain(..kept);
+    }
+
     /// Records the pair; `true` when it is new and should be sent.
     pub fn first_time(&mut self, symbol: &str, trade_id: u64) -> bool {
         let seen = match self.symbols.get_mut(symbol) {
@@ -85,5 +94,21 @@ mod tests {
             assert!(!d.first_time("A", id), "{id}");
         }
         assert!(d.first_time("A", 11));
+    }
+
+    #[test]
+    fn everything_up_to_a_floor_counts_as_seen() {
+        let mut d = Dedup::new(100);
+        assert!(d.first_time("A", 3));
+        assert!(d.first_time("A", 8));
+        d.seen_up_to("A", 5);
+        for id in 1..=5 {
+            assert!(!d.first_time("A", id), "{id}");
+        }
+        assert!(!d.first_time("A", 8));
+        assert!(d.first_time("A", 6));
+        d.seen_up_to("B", 2);
+        assert!(!d.first_time("B", 2));
+        assert!(d.first_time("B", 3));
     }
 }

@@ -91,6 +91,12 @@ impl Emitter {
         self.dedup.first_time(symbol, trade_id);
     }
 
+    /// Marks every trade of `symbol` up to `trade_id` as sent (a history load resuming after
+    /// the newest trade already on the topic).
+    pub fn sent_up_to(&mut self, symbol: &str, trade_id: u64) {
+        self.dedup.seen_up_to(symbol, trade_id);
+    }
+
     /// Sends a trade unless the same (symbol, trade_id) was sent before.
     pub async fn trade(&mut self, trade: Trade) -> Result<(), Closed> {
         self.metrics.trades_received.inc();

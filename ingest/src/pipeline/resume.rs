@@ -61,7 +61,8 @@ struct Back {
     end: i64,
 }
 
-/// The recent trade ids per symbol of `exchange` on `topic`. Reads back from the end of every
+/// The recent trades per symbol of `exchange` on `topic`, as (trade id, Kafka timestamp in
+/// ms, which is the trade time). Reads back from the end of every
 /// partition, in growing steps, until each of `symbols` has [`SNAPSHOT_DEPTH`] trades, or
 /// `max_per_partition` records of each partition (or all of it) were read: a symbol's trades
 /// all sit in one partition (the key is the symbol) but which one is not known up front. A
@@ -73,7 +74,7 @@ fn recent_trades(
     symbols: &[String],
     max_per_partition: i64,
     timeout: Duration,
-) -> Result<HashMap<String, Vec<u64>>, ResumeError> {
+) -> Result<HashMap<String, Vec<(u64, i64)>>, ResumeError> {
     let err = |error| ResumeError::Kafka {
         topic: topic.to_string(),
         error,
@@ -87,7 +88,7 @@ fn recent_trades(
         .map_err(err)?;
     let deadline = Instant::now() + timeout;
     let md = consumer.fetch_metadata(Some(topic), timeout).map_err(err)?;
-    let mut found: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut found: HashMap<String, Vec<(u64, i64)>> = HashMap::new();
     let Some(t) = md.topics().first().filter(|t| t.error().is_none()) else {
         return Ok(found);
     };
@@ -104,7 +105,7 @@ fn recent_trades(
     }
     let mut step = FIRST_STEP;
     loop {
-        let enough = |found: &HashMap<String, Vec<u64>>| {
+        let enough = |found: &HashMap<String, Vec<(u64, i64)>>| {
             symbols
                 .iter()
                 .all(|s| found.get(s).is_some_and(|ids| ids.len() >= SNAPSHOT_DEPTH))
@@ -163,10 +164,11 @@ fn recent_trades(
             if sent.exchange != exchange || full.iter().any(|s| *s == sent.symbol) {
                 continue;
             }
+            let seen = (sent.trade_id, m.timestamp().to_millis().unwrap_or(0));
             match found.get_mut(sent.symbol.as_ref()) {
-                Some(ids) => ids.push(sent.trade_id),
+                Some(ids) => ids.push(seen),
                 None => {
-                    found.insert(sent.symbol.into_owned(), vec![sent.trade_id]);
+                    found.insert(sent.symbol.into_owned(), vec![seen]);
                 }
             }
         }
@@ -221,7 +223,7 @@ pub(crate) async fn prime(
             }
             for (symbol, mut ids) in found {
                 ids.sort_unstable();
-                for id in ids {
+                for (id, _) in ids {
                     emitter.already_sent(&symbol, id);
                 }
             }
@@ -231,4 +233,50 @@ pub(crate) async fn prime(
         }
         Err(e) => tracing::warn!(error = %e, "reading back recent trades failed"),
     }
+}
+
+/// The newest trade of a symbol already on the trades topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Newest {
+    pub trade_id: u64,
+    /// Its Kafka timestamp: the trade time, in milliseconds.
+    pub timestamp_ms: i64,
+}
+
+/// The newest trade (highest id) of each of `symbols` of `exchange` on the trades topic, read
+/// back through at most `lookback` records per partition: where a history load resumes. A
+/// missing topic has none.
+pub(crate) async fn newest(
+    output: &OutputSettings,
+    exchange: &str,
+    symbols: &[String],
+    lookback: i64,
+) -> Result<HashMap<String, Newest>, ResumeError> {
+    let (kafka, topic) = (output.kafka.clone(), output.topics.trades.clone());
+    let (exchange, wanted) = (exchange.to_string(), symbols.to_vec());
+    let found = tokio::task::spawn_blocking(move || {
+        recent_trades(
+            &kafka,
+            &topic,
+            &exchange,
+            &wanted,
+            lookback,
+            Duration::from_secs(60),
+        )
+    })
+    .await
+    .expect("the read-back does not panic")?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(symbol, ids)| {
+            let (trade_id, timestamp_ms) = ids.into_iter().max()?;
+            Some((
+                symbol,
+                Newest {
+                    trade_id,
+                    timestamp_ms,
+                },
+            ))
+        })
+        .collect())
 }

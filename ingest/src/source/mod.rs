@@ -6,8 +6,11 @@
 //!   [fake exchange](crate::fake_exchange)) and the reconnecting client.
 //! - `replay`: a JSON-lines recording of frames or normalized trades.
 //! - `simulate`: a seeded random-walk market (also the fake exchange's market).
+//! - [`history`]: history between two times, from Kraken's REST `Trades` endpoint or its
+//!   trade-history CSV, resuming after what the topic holds.
 //! - `pace`: plays event time at the recorded speed, N times faster, or as fast as possible.
 
+pub mod history;
 pub mod kraken;
 mod pace;
 mod replay;
@@ -16,7 +19,9 @@ mod simulate;
 use service::shutdown::Shutdown;
 
 use crate::pipeline::emit::Emitter;
+use crate::pipeline::OutputSettings;
 
+pub use history::{HistoryError, HistoryInput, HistorySettings, RestHistory};
 pub use kraken::client::{KrakenError, KrakenSettings};
 pub(crate) use pace::Pacer;
 pub use pace::Speed;
@@ -41,6 +46,8 @@ pub enum Source {
     Replay(ReplaySettings),
     /// A seeded random-walk market.
     Simulate(SimulateSettings),
+    /// History between two times (REST or CSV) into a topic that keeps it.
+    History(HistorySettings),
 }
 
 impl Default for Source {
@@ -51,13 +58,17 @@ impl Default for Source {
 }
 
 impl Source {
-    /// Feeds the emitter until the source ends (replay, a finite simulation) or `shutdown`.
+    /// Feeds the emitter until the source ends (replay, a finite simulation, history) or
+    /// `shutdown`. `output` is where the records go (history checks the topic and resumes
+    /// after what it holds).
     pub(crate) async fn run(
         &self,
+        output: &OutputSettings,
         emitter: &mut Emitter,
         shutdown: Shutdown,
     ) -> Result<(), crate::Error> {
         match self {
+            Source::History(s) => history::run(s, output, emitter, shutdown).await?,
             Source::Kraken(s) => kraken::client::run(s, emitter, shutdown).await?,
             Source::Replay(s) => replay::run(s, emitter, shutdown).await?,
             Source::Simulate(s) => simulate::run(s, emitter, shutdown).await?,

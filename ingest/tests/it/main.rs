@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod exactly_once;
 mod flapping;
+mod history;
 mod integrity;
 mod kafka_outage;
 mod sources;

@@ -198,9 +198,9 @@ fn parse_trade(raw: &RawValue, symbol: &str, recv_ts: DateTime<Utc>) -> Result<T
     })
 }
 
-/// Seconds since the epoch as Kraken writes them (`1688669597.8277369`), read from the text
-/// so that no digit is lost to a float.
-fn seconds(raw: &str) -> Result<DateTime<Utc>, Bad> {
+/// Seconds since the epoch as Kraken writes them (`1688669597.8277369`, also in its
+/// trade-history CSV), read from the text so that no digit is lost to a float.
+pub(crate) fn seconds(raw: &str) -> Result<DateTime<Utc>, Bad> {
     let text = raw.trim().trim_matches('"');
     let bad = || {
         Bad::new(
