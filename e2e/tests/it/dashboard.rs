@@ -4,14 +4,16 @@
 //! Spark driver UI, looked at by a real headless Chromium.
 //!
 //! Then the Spark query is stopped (as a crash or `analytics stop` would): the banner names it
-//! within seconds, and goes once the query is submitted again (from its checkpoint).
+//! within seconds, and goes once the query is submitted again (from its checkpoint). Last, the
+//! Kafka broker is stopped and started again: the banner names Kafka within seconds and goes
+//! on its own once the broker is back.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use analytics::control;
 use contract::{Action, Signal};
-use e2e::{Options, Pipeline};
+use e2e::{stack, Options, Pipeline};
 use ingest::fake_exchange::FakeExchangeSettings;
 use ingest::source::SimulateSettings;
 use service::kafka::KafkaSettings;
@@ -25,6 +27,10 @@ const SYMBOLS: [&str; 3] = ["BTC/USD", "ETH/USD", "SOL/USD"];
 /// Problems in the banner now, as the page shows them.
 const BANNER: &str = "document.getElementById('banner').classList.contains('show') \
                       ? document.getElementById('banner').innerText : ''";
+
+/// A banner naming Kafka, or nothing.
+const KAFKA_BANNER: &str = "(() => { const b = document.getElementById('banner'); \
+    return b.classList.contains('show') && b.innerText.includes('Kafka') ? b.innerText : '' })()";
 
 /// A banner naming the stopped query, or nothing.
 const QUERY_BANNER: &str = "(() => { const b = document.getElementById('banner'); \
@@ -41,6 +47,7 @@ fn strategy() -> analytics::Strategy {
 
 #[test]
 fn the_dashboard_shows_the_live_pipeline_and_a_stopped_query() {
+    let _serial = crate::serial();
     let p = Pipeline::start(Options {
         name: "dashboard".into(),
         exchange: FakeExchangeSettings {
@@ -166,6 +173,31 @@ fn the_dashboard_shows_the_live_pipeline_and_a_stopped_query() {
     let after: BTreeMap<String, serde_json::Value> =
         serde_json::from_value(p.rt.block_on(page.eval("window.dashboard.bars()"))).unwrap();
     assert_eq!(after.len(), 3);
+
+    // Kafka goes away: the banner names it within seconds, and goes on its own once the broker
+    // is back (the query, if the outage ended it, is resubmitted as an operator would).
+    stack::stop("kafka");
+    let t = Instant::now();
+    let banner =
+        p.rt.block_on(page.wait_for(KAFKA_BANNER, Duration::from_secs(20)))
+            .unwrap_or_else(|_| panic!("no Kafka banner 20 s after the broker stopped"));
+    println!(
+        "banner {:.1} s after Kafka stopped: {banner}",
+        t.elapsed().as_secs_f64()
+    );
+    p.rt.block_on(page.screenshot(&browser::target_path("dashboard-kafka-down.png")));
+    stack::start("kafka");
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    if !p.query_active() {
+        p.submit();
+    }
+    p.rt.block_on(page.wait_for(&format!("!{KAFKA_BANNER}"), Duration::from_secs(90)))
+        .expect("the Kafka banner goes once the broker is back");
+    println!(
+        "Kafka banner gone {:.1} s after the broker started",
+        t.elapsed().as_secs_f64()
+    );
 
     assert_eq!(
         p.rt.block_on(page.eval("window.dashboard.state.resyncs")),

@@ -4,3 +4,12 @@
 
 mod dashboard;
 mod pipeline;
+
+use std::sync::{Mutex, MutexGuard};
+
+/// One pipeline at a time: they share the Connect server's two cores, and fault runs (the
+/// dashboard's included) restart shared parts of the stack.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}

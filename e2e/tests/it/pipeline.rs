@@ -2,20 +2,16 @@
 //! signals must arrive at the receiver, whatever broke on the way.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use contract::{Action, Signal};
 use e2e::{path, stack, Options, Pipeline};
+
+use crate::serial;
 use ingest::fake_exchange::FakeExchangeSettings;
 use ingest::source::{SimulateSettings, Speed};
 
-/// One pipeline at a time: they share the Connect server's two cores, and fault runs restart
-/// shared parts of the stack.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn start(name: &str) -> Pipeline {
     start_with(name, false)
