@@ -12,7 +12,6 @@ use crate::serial;
 use ingest::fake_exchange::FakeExchangeSettings;
 use ingest::source::{SimulateSettings, Speed};
 
-
 fn start(name: &str) -> Pipeline {
     start_with(name, false)
 }
