@@ -11,7 +11,7 @@
 # Ports of the local stack, each from its environment variable or its default: KAFKA_PORT 9092,
 # KAFKA_CONTROLLER_PORT 9093, SPARK_MASTER_PORT 7077, SPARK_MASTER_UI_PORT 8080,
 # SPARK_WORKER_UI_PORT 8081, SPARK_CONNECT_PORT 15002, SPARK_DRIVER_UI_PORT 4040,
-# KAFKA_SASL_SSL_PORT 9094 (Kafka's TLS + SCRAM listener).
+# KAFKA_SASL_SSL_PORT KAFKA_PORT + 2, so 9094 (Kafka's TLS + SCRAM listener).
 # Client addresses derived from them and exported for the binaries and tests: KAFKA_BROKERS,
 # SPARK_REMOTE, SPARK_UI_URL; a value already set in the environment is kept.
 # Secrets (made by `spark/stack up`, readable by their owner only) live in SECRETS_DIR
@@ -38,7 +38,9 @@ SPARK_MASTER_UI_PORT="${SPARK_MASTER_UI_PORT:-8080}"
 SPARK_WORKER_UI_PORT="${SPARK_WORKER_UI_PORT:-8081}"
 SPARK_CONNECT_PORT="${SPARK_CONNECT_PORT:-15002}"
 SPARK_DRIVER_UI_PORT="${SPARK_DRIVER_UI_PORT:-4040}"
-KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-9094}"
+# Two above the plaintext port unless given, so a stack on other ports (a fresh-clone CI run,
+# a test's private broker) moves its secure listener too.
+KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-$((KAFKA_PORT + 2))}"
 SECRETS_DIR="$STACK_DIR/secrets"
 
 export KAFKA_BROKERS="${KAFKA_BROKERS:-$HOST:$KAFKA_PORT}"

@@ -19,16 +19,16 @@ struct PrivateKafka {
     dir: PathBuf,
     port: u16,
     controller_port: u16,
+    secure_port: u16,
 }
 
-/// Two distinct free ports (both held while choosing, so they differ).
-fn free_ports() -> (u16, u16) {
-    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
+/// Three distinct free ports (all held while choosing, so they differ): plaintext, controller
+/// and the SASL_SSL listener.
+fn free_ports() -> [u16; 3] {
+    let held: Vec<std::net::TcpListener> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    [0, 1, 2].map(|i| held[i].local_addr().unwrap().port())
 }
 
 impl PrivateKafka {
@@ -39,6 +39,7 @@ impl PrivateKafka {
             .env("STACK_DIR", &self.dir)
             .env("KAFKA_PORT", self.port.to_string())
             .env("KAFKA_CONTROLLER_PORT", self.controller_port.to_string())
+            .env("KAFKA_SASL_SSL_PORT", self.secure_port.to_string())
             .output()
             .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
         if out.status.success() {
@@ -61,13 +62,14 @@ impl PrivateKafka {
     fn start() -> Self {
         let mut failures = Vec::new();
         for _ in 0..2 {
-            let (port, controller_port) = free_ports();
+            let [port, controller_port, secure_port] = free_ports();
             let dir =
                 std::env::temp_dir().join(format!("ingest-outage-{:016x}", rand::random::<u64>()));
             let k = PrivateKafka {
                 dir,
                 port,
                 controller_port,
+                secure_port,
             };
             match k.try_stack(&["up", "kafka"]) {
                 Ok(()) => return k,
