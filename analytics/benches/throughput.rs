@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use analytics::connect::Connection;
+use analytics::connect::{Connection, Token};
 use analytics::control;
 use analytics::progress::BatchProgress;
 use analytics::Strategy;
@@ -186,6 +186,7 @@ fn main() -> anyhow::Result<()> {
     let connection = Connection {
         remote: std::env::var("SPARK_REMOTE").unwrap_or_else(|_| "sc://127.0.0.1:15002".into()),
         session_id: uuid::Uuid::new_v4().to_string(),
+        token: testkit::spark_token().map(|t| Token::new(&t).expect("the stack's token")),
         ..Connection::default()
     };
     let spark = connection.connect()?;

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use analytics::connect::Connection;
+use analytics::connect::{Connection, Token};
 use analytics::supervise::{self, SuperviseSettings};
 use analytics::{control, Strategy};
 use contract::Signal;
@@ -166,6 +166,7 @@ impl Pipeline {
         let connection = Connection {
             remote: std::env::var("SPARK_REMOTE").unwrap_or_else(|_| "sc://127.0.0.1:15002".into()),
             session_id: uuid::Uuid::new_v4().to_string(),
+            token: testkit::spark_token().map(|t| Token::new(&t).expect("the stack's token")),
             ..Connection::default()
         };
         let spark = connection.connect().unwrap_or_else(|e| panic!("{e}"));

@@ -20,6 +20,26 @@ pub fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_string())
 }
 
+/// The local stack's Spark Connect token, for tests and benchmarks that connect: from
+/// `SPARK_CONNECT_AUTHENTICATE_TOKEN`, else the file `SPARK_CONNECT_TOKEN_FILE` names, else the
+/// repository's stack's `.stack/secrets/connect.token`; `None` when there is none (a server
+/// without authentication).
+pub fn spark_token() -> Option<String> {
+    if let Ok(token) = std::env::var("SPARK_CONNECT_AUTHENTICATE_TOKEN") {
+        return Some(token);
+    }
+    let file = std::env::var("SPARK_CONNECT_TOKEN_FILE").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../.stack/secrets/connect.token"
+        )
+        .to_string()
+    });
+    std::fs::read_to_string(file)
+        .ok()
+        .map(|t| t.trim().to_string())
+}
+
 /// A topic name unique to this test run: `<test>-<random>`.
 pub fn rand_topic(test: &str) -> String {
     let suffix: u64 = rand::random();

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use analytics::connect::Connection;
+use analytics::connect::{Connection, Token};
 use analytics::control;
 use analytics::Strategy;
 use chrono::{DateTime, Utc};
@@ -38,6 +38,7 @@ pub fn connection() -> Connection {
         session_id: SESSION
             .get_or_init(|| uuid::Uuid::new_v4().to_string())
             .clone(),
+        token: testkit::spark_token().map(|t| Token::new(&t).expect("the stack's token")),
         ..Connection::default()
     }
 }
