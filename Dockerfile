@@ -14,7 +14,7 @@ ARG DEBIAN_RELEASE=trixie
 # ---- Build ------------------------------------------------------------------------------------
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
 # protoc: the Spark Connect client (apache-spark-connect) generates its gRPC code at build time.
-# npm: sink's build script installs the dashboard's chart library (web/package-lock.json).
+# npm: the web crate's build script installs the chart library (web/package-lock.json).
 # librdkafka (bundled by rdkafka, with TLS, SASL SCRAM and zstd) builds with the C toolchain,
 # make, pkg-config and the zlib and OpenSSL headers (libssl-dev) the rust image already has.
 RUN apt-get update \

@@ -1,26 +1,26 @@
 /*
  * TsChart: one strategy's bars on one symbol as candles, with the strategy's indicators (the
  * ones on the price scale over the candles, oscillators such as RSI, MACD or stochastics in
- * panes below) and its BUY/SELL signals as marks whose reasons show on hover.
+ * panes below), its BUY/SELL signals as marks whose reasons show on hover, and optionally an
+ * equity curve against buy-and-hold in a pane of its own (the backtest report).
  *
  * The one chart component of the project: the live dashboard (`sink dashboard`) and the
  * backtest's offline HTML report both draw with it. It is a plain script (no import/export), so
- * a self-contained HTML file can inline it after TradingView's lightweight-charts (v5,
- * standalone build, which defines the global `LightweightCharts`):
- *
- *   <script>/* lightweight-charts.standalone.production.js * /</script>
- *   <script>/* web/chart.js * /</script>
- *   <script>TsChart.create(document.getElementById('chart')).setBars(BARS);</script>
+ * a self-contained HTML file can inline it in a script element after TradingView's
+ * lightweight-charts (v5, standalone build, which defines the global `LightweightCharts`),
+ * then call `TsChart.create(element).setBars(BARS)`. (This comment never spells the closing
+ * tag of a script element: the file is inlined into one.)
  *
  * A bar is a signal record as the Spark query writes it (contract::Signal in JSON):
  * `{bar_start, open, high, low, close, volume, indicators: {name: value}, action, reasons}`.
  * `bar_start` may be an RFC 3339 string or seconds since the epoch (`time`).
  *
- * API: `const c = TsChart.create(container)`; `c.setBars(bars)` replaces everything;
+ * API: `const c = TsChart.create(container, {height})`; `c.setBars(bars)` replaces everything;
  * `c.addBar(bar)` adds the next bar (or replaces one with the same time); `c.bars()`;
  * `c.setMaxBars(n)` keeps only the newest n bars from then on (a live chart's memory bound);
- * `c.markerCount()`; `c.panes()` (the indicator names in each pane, price pane first);
- * `c.destroy()`.
+ * `c.setEquity(points)` draws `[{time, equity, buy_hold}]` (seconds, account values) as two
+ * lines in the lowest pane; `c.markerCount()`; `c.panes()` (the series names in each pane,
+ * price pane first); `c.fitContent()`; `c.destroy()`.
  */
 (function (global) {
   'use strict';
@@ -30,6 +30,8 @@
   const PALETTE = ['#2962ff', '#ff6d00', '#ab47bc', '#00897b', '#f9a825', '#6d4c41', '#d81b60', '#546e7a'];
   const UP = '#26a69a';
   const DOWN = '#ef5350';
+  const EQUITY = '#1e88e5';
+  const BUY_HOLD = '#9e9e9e';
 
   /** Seconds since the epoch of a bar's start. */
   function timeOf(bar) {
@@ -97,7 +99,14 @@
     let maxBars = Infinity;
     const lines = new Map();    // indicator name -> {series, pane}
     const paneOf = new Map();   // pane group -> pane index (0: price)
+    let panesUsed = 1;          // panes given out, in order of first use
+    let equity = null;          // {pane, strategy, buyHold} once setEquity was called
     let colour = 0;
+
+    /** The price pane gets three times the room of each pane below it. */
+    function stretch() {
+      chart.panes().forEach((p, i) => p.setStretchFactor(i === 0 ? 3 : 1));
+    }
 
     function lineFor(name) {
       let line = lines.get(name);
@@ -105,7 +114,7 @@
       let pane = 0;
       if (isOscillator(name, bars)) {
         const group = groupOf(name);
-        if (!paneOf.has(group)) paneOf.set(group, paneOf.size + 1);
+        if (!paneOf.has(group)) paneOf.set(group, panesUsed++);
         pane = paneOf.get(group);
       }
       const series = chart.addSeries(LWC.LineSeries, {
@@ -118,9 +127,7 @@
       }, pane);
       line = { series, pane };
       lines.set(name, line);
-      // The price pane gets three times the room of each oscillator pane.
-      const panes = chart.panes();
-      panes.forEach((p, i) => p.setStretchFactor(i === 0 ? 3 : 1));
+      stretch();
       return line;
     }
 
@@ -222,11 +229,25 @@
         if (bar.action === 'BUY' || bar.action === 'SELL' || t === last) markers.setMarkers(signalMarks());
       },
       setMaxBars(n) { maxBars = n > 0 ? n : Infinity; },
+      setEquity(points) {
+        if (!equity) {
+          const pane = panesUsed++;
+          const line = (title, color, width) => chart.addSeries(LWC.LineSeries, {
+            color, lineWidth: width, title, priceLineVisible: false, crosshairMarkerVisible: false,
+          }, pane);
+          equity = { pane, strategy: line('equity', EQUITY, 2), buyHold: line('buy & hold', BUY_HOLD, 1) };
+          stretch();
+        }
+        const sorted = (points || []).slice().sort((a, b) => a.time - b.time);
+        equity.strategy.setData(sorted.map((p) => ({ time: p.time, value: p.equity })));
+        equity.buyHold.setData(sorted.map((p) => ({ time: p.time, value: p.buy_hold })));
+      },
       bars() { return bars.slice(); },
       markerCount() { return markers.markers().length; },
       panes() {
         const out = [['candles']];
         for (const [name, line] of lines) (out[line.pane] = out[line.pane] || []).push(name);
+        if (equity) out[equity.pane] = ['equity', 'buy & hold'];
         return out;
       },
       fitContent() { chart.timeScale().fitContent(); },

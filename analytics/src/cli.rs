@@ -212,6 +212,10 @@ pub struct BacktestFlags {
     /// Write every bar (HOLD included), not only bars where a rule fired.
     #[arg(long)]
     pub every_bar: bool,
+    /// Write a self-contained HTML report here (opens offline): per symbol, candles,
+    /// indicators, BUY/SELL marks, equity against buy-and-hold, and the metrics.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
     /// Write the metrics as JSON to this file.
     #[arg(long)]
     pub metrics: Option<PathBuf>,
@@ -289,6 +293,7 @@ impl BacktestFlags {
                 to: self.to,
                 out: self.out.clone(),
                 topic: self.topic.clone(),
+                report: self.report.clone(),
                 every_bar: self.every_bar,
                 sim: SimSettings {
                     long_short: self.long_short,
@@ -480,6 +485,9 @@ mod tests {
             }
         ));
         assert!(b.sim.long_short);
+        assert_eq!(b.report, None);
+        let b = backtest(&["--report", "target/report.html"]).unwrap();
+        assert_eq!(b.report, Some(PathBuf::from("target/report.html")));
         let e = backtest(&[
             "--input",
             "x.csv",

@@ -40,6 +40,16 @@ pub enum Error {
     /// The progress JSON Spark returned is not what this client understands.
     #[error("unexpected progress JSON from Spark: {0}")]
     Progress(#[from] serde_json::Error),
+    /// Rows a query returned are not what this client asked for.
+    #[error("unexpected rows from Spark: {0}")]
+    Rows(String),
+    /// A file the command writes (the backtest report) cannot be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {

@@ -276,11 +276,12 @@ pub fn supervised(report: &Supervised) -> String {
 /// What a backtest did: counts, where the signals went, the phases' times, and the metrics
 /// table (per symbol, then the portfolio as `*`).
 pub fn backtest(r: &crate::backtest::Report) -> String {
-    let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v));
-    let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
     let mut out = format!("{} bars, {} with a signal\n", r.bars, r.signals);
     if let Some((path, rows)) = &r.written {
         out.push_str(&format!("{rows} signals written to {}\n", path.display()));
+    }
+    if let Some(path) = &r.html {
+        out.push_str(&format!("report written to {}\n", path.display()));
     }
     let times: Vec<String> = r
         .phases
@@ -288,34 +289,36 @@ pub fn backtest(r: &crate::backtest::Report) -> String {
         .map(|(name, d)| format!("{name} {:.1} s", d.as_secs_f64()))
         .collect();
     out.push_str(&format!("time: {}\n\n", times.join(", ")));
-    let rows: Vec<Vec<String>> = r
-        .metrics
-        .iter()
-        .map(|m| {
-            vec![
-                m.symbol.clone(),
-                m.bars.to_string(),
-                pct(m.total_return),
-                pct(m.buy_hold_return),
-                pct(m.max_drawdown),
-                num(m.sharpe),
-                num(m.sortino),
-                m.trades.to_string(),
-                pct(m.win_rate),
-                pct(m.avg_win),
-                pct(m.avg_loss),
-                pct(m.exposure),
-            ]
-        })
-        .collect();
-    out.push_str(&render(
-        &[
-            "SYMBOL", "BARS", "RETURN", "BUY&HOLD", "MAX DD", "SHARPE", "SORTINO", "TRADES",
-            "WIN RATE", "AVG WIN", "AVG LOSS", "EXPOSURE",
-        ],
-        &rows,
-    ));
+    let rows: Vec<Vec<String>> = r.metrics.iter().map(metric_cells).collect();
+    out.push_str(&render(&METRIC_HEADER, &rows));
     out
+}
+
+/// The columns of a backtest's metrics table (the terminal's and the HTML report's).
+pub const METRIC_HEADER: [&str; 12] = [
+    "SYMBOL", "BARS", "RETURN", "BUY&HOLD", "MAX DD", "SHARPE", "SORTINO", "TRADES", "WIN RATE",
+    "AVG WIN", "AVG LOSS", "EXPOSURE",
+];
+
+/// One row of the metrics table, as [`METRIC_HEADER`] names the columns: fractions as
+/// percentages and ratios with two decimals, `-` where a metric has no value.
+pub fn metric_cells(m: &crate::backtest::Metrics) -> Vec<String> {
+    let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v));
+    let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+    vec![
+        m.symbol.clone(),
+        m.bars.to_string(),
+        pct(m.total_return),
+        pct(m.buy_hold_return),
+        pct(m.max_drawdown),
+        num(m.sharpe),
+        num(m.sortino),
+        m.trades.to_string(),
+        pct(m.win_rate),
+        pct(m.avg_win),
+        pct(m.avg_loss),
+        pct(m.exposure),
+    ]
 }
 
 #[cfg(test)]

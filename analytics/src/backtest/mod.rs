@@ -13,7 +13,10 @@
 //! The signals are cached on the cluster, written (JSON lines: the signal JSON as the live
 //! query writes it; Parquet: its fields as columns) and simulated ([`simulate`]); only the
 //! counts and the metrics come back to the client. [`progress`] reports while Spark works.
+//! With a report asked for, the bars also come back, one row per bar with its equity
+//! ([`simulate::curve_sql`]), and become one self-contained HTML file ([`html`]).
 
+pub mod html;
 pub mod input;
 pub mod progress;
 pub mod simulate;
@@ -51,6 +54,8 @@ pub struct BacktestSettings {
     pub out: Option<PathBuf>,
     /// Kafka topic the signals also go to (the strategy's sink brokers).
     pub topic: Option<String>,
+    /// Where the HTML report goes (a file, replaced).
+    pub report: Option<PathBuf>,
     /// Write every bar (HOLD included), not only the bars where a rule fired.
     pub every_bar: bool,
     pub sim: SimSettings,
@@ -70,6 +75,7 @@ impl Default for BacktestSettings {
             to: None,
             out: None,
             topic: None,
+            report: None,
             every_bar: false,
             sim: SimSettings::default(),
             ui_url: "http://127.0.0.1:4040".into(),
@@ -88,6 +94,8 @@ pub struct Report {
     pub signals: u64,
     /// Where the signals were written (absolute), and how many rows.
     pub written: Option<(PathBuf, u64)>,
+    /// Where the HTML report was written.
+    pub html: Option<PathBuf>,
     /// Per symbol, then the portfolio's.
     pub metrics: Vec<Metrics>,
     /// Time of each phase.
@@ -230,7 +238,6 @@ pub fn run(
         .during(|| "plan the simulation".into())?
         .collect()
         .during(|| "run the simulation".into())?;
-    let _ = spark.sql(&format!("DROP VIEW IF EXISTS {view}"));
     let json: Vec<String> = rows
         .iter()
         .filter_map(|r| match r.get(0) {
@@ -243,15 +250,65 @@ pub fn run(
         .collect();
     tracing::debug!(rows = rows.len(), "simulation rows");
     let metrics = simulate::parse(&json)?;
+    let mut html = None;
+    if let Some(path) = &settings.report {
+        phases.start("report");
+        let points = curve(spark, &view, &settings.sim)?;
+        let page = html::render(
+            &html::Header {
+                strategy: &s.name,
+                bars: n_bars,
+                signals: n_signals,
+                sim: &settings.sim,
+            },
+            &metrics,
+            &points,
+        );
+        std::fs::write(path, page).map_err(|source| Error::Write {
+            path: path.display().to_string(),
+            source,
+        })?;
+        html = Some(absolute(path));
+    }
+    let _ = spark.sql(&format!("DROP VIEW IF EXISTS {view}"));
     let phases = phases.finish();
     drop(watcher);
     Ok(Report {
         bars: n_bars,
         signals: n_signals,
         written,
+        html,
         metrics,
         phases,
     })
+}
+
+/// Every bar of the `view` of bars with its equity, from [`simulate::curve_sql`].
+fn curve(
+    spark: &SparkSession,
+    view: &str,
+    sim: &SimSettings,
+) -> Result<Vec<html::CurvePoint>, Error> {
+    let rows = spark
+        .sql(&simulate::curve_sql(view, sim))
+        .during(|| "plan the report's equity curves".into())?
+        .collect()
+        .during(|| "compute the report's equity curves".into())?;
+    rows.iter()
+        .map(|r| match (r.get(0), r.get(1), r.get(2)) {
+            (Some(Value::String(json)), Some(Value::Double(equity)), Some(Value::Double(bh))) => {
+                Ok(html::CurvePoint {
+                    signal: serde_json::from_str(json)
+                        .map_err(|e| Error::Rows(format!("a bar is not a signal ({e}): {json}")))?,
+                    equity: *equity,
+                    buy_hold: *bh,
+                })
+            }
+            other => Err(Error::Rows(format!(
+                "an equity curve row is not (signal, equity, buy_hold): {other:?}"
+            ))),
+        })
+        .collect()
 }
 
 /// Writes the bars of `df` to `out`, replacing what is there: Parquet (the signal's fields

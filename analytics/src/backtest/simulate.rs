@@ -2,6 +2,8 @@
 //! per symbol over the bars in time order, aggregates per symbol and over the portfolio. Only
 //! the metrics (one row per symbol and one for the whole) come back to the client.
 //!
+//! The report's per-bar equity against buy-and-hold comes from the same steps ([`curve_sql`]).
+//!
 //! Definitions (`cost` = (fee_bps + slippage_bps) / 10,000):
 //! - Position after bar t, `pos_t`: the last BUY or SELL at or before t sets it: BUY → 1,
 //!   SELL → 0 (long/flat) or −1 (long/short); 0 before the first. It changes at the bar's
@@ -81,26 +83,20 @@ fn lit(x: f64) -> String {
     format!("{x:e}D")
 }
 
-/// The simulation as SQL over `bars` (a view with `symbol`, `bar_end` TIMESTAMP, `close`
-/// DOUBLE, `action` STRING), for bars of `bar_s` seconds: one row per symbol and one for the
-/// portfolio, each a JSON object of [`Metrics`] in column `metrics`.
-pub fn sql(bars: &str, bar_s: u64, sim: &SimSettings) -> String {
+/// Window of one symbol's bars in time order, and its frames.
+const W: &str = "PARTITION BY symbol ORDER BY bar_end";
+const UPTO: &str = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW";
+
+/// The per-bar steps both queries share, as common table expressions over `bars`: `n` (the
+/// number of symbols), `b` (position), `p` (previous position), `r` (return), `e` (equity).
+fn per_bar(bars: &str, sim: &SimSettings) -> String {
     let cost = lit((sim.fee_bps + sim.slippage_bps) / 10_000.0);
     let sell = if sim.long_short { "-1D" } else { "0D" };
-    let per_year = lit(365.0 * 86_400.0 / bar_s.max(1) as f64);
     let capital = lit(sim.capital);
-    let w = "PARTITION BY symbol ORDER BY bar_end";
-    let upto = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW";
+    let (w, upto) = (W, UPTO);
     let all = "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING";
-    let ratios = |r: &str| {
-        format!(
-            "avg({r}) / nullif(stddev_samp({r}), 0) * sqrt({per_year}) AS sharpe, \
-             avg({r}) / nullif(sqrt(avg(power(least({r}, 0D), 2))), 0) * sqrt({per_year}) \
-             AS sortino"
-        )
-    };
     format!(
-        "WITH n AS (SELECT count(DISTINCT symbol) AS symbols FROM {bars}),
+        "n AS (SELECT count(DISTINCT symbol) AS symbols FROM {bars}),
 b AS (
   SELECT symbol, bar_end, close,
     coalesce(last(CASE action WHEN 'BUY' THEN 1.0D WHEN 'SELL' THEN {sell} END, true)
@@ -115,7 +111,44 @@ r AS (
   FROM p),
 e AS (
   SELECT r.*, {capital} / n.symbols * exp(sum(ln(1D + r)) OVER ({w} {upto})) AS equity
-  FROM r CROSS JOIN n),
+  FROM r CROSS JOIN n)"
+    )
+}
+
+/// The per-bar series the report draws, as SQL over `bars` (the view of [`sql`], with the
+/// signal JSON in `value` too): one row per bar, by symbol and time, with the signal JSON
+/// (`value`), the strategy's equity after the bar (`equity`) and that of holding the
+/// symbol's share from its first close, without costs (`buy_hold`).
+pub fn curve_sql(bars: &str, sim: &SimSettings) -> String {
+    let capital = lit(sim.capital);
+    format!(
+        "WITH {per_bar}
+SELECT v.value, e.equity,
+  {capital} / n.symbols * e.close / first_value(e.close) OVER (PARTITION BY e.symbol
+    ORDER BY e.bar_end {UPTO}) AS buy_hold
+FROM e JOIN {bars} v ON v.symbol = e.symbol AND v.bar_end = e.bar_end CROSS JOIN n
+ORDER BY v.symbol, v.bar_end",
+        per_bar = per_bar(bars, sim),
+    )
+}
+
+/// The simulation as SQL over `bars` (a view with `symbol`, `bar_end` TIMESTAMP, `close`
+/// DOUBLE, `action` STRING), for bars of `bar_s` seconds: one row per symbol and one for the
+/// portfolio, each a JSON object of [`Metrics`] in column `metrics`.
+pub fn sql(bars: &str, bar_s: u64, sim: &SimSettings) -> String {
+    let cost = lit((sim.fee_bps + sim.slippage_bps) / 10_000.0);
+    let per_year = lit(365.0 * 86_400.0 / bar_s.max(1) as f64);
+    let capital = lit(sim.capital);
+    let (w, upto) = (W, UPTO);
+    let ratios = |r: &str| {
+        format!(
+            "avg({r}) / nullif(stddev_samp({r}), 0) * sqrt({per_year}) AS sharpe, \
+             avg({r}) / nullif(sqrt(avg(power(least({r}, 0D), 2))), 0) * sqrt({per_year}) \
+             AS sortino"
+        )
+    };
+    format!(
+        "WITH {per_bar},
 d AS (SELECT *, 1D - equity / max(equity) OVER ({w} {upto}) AS drawdown FROM e),
 legs AS (
   SELECT symbol, pos, close AS entry,
@@ -177,6 +210,7 @@ SELECT to_json(named_struct('symbol', symbol, 'bars', bars,
     'sortino', sortino, 'trades', trades, 'win_rate', win_rate, 'avg_win', avg_win,
     'avg_loss', avg_loss, 'exposure', exposure)) AS metrics
 FROM overall",
+        per_bar = per_bar(bars, sim),
         ratios_r = ratios("r"),
         ratios_pr = ratios("r"),
     )

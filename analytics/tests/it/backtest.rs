@@ -19,14 +19,71 @@ fn t0() -> DateTime<Utc> {
 
 fn rel_eq(what: &str, id: &str, a: f64, b: f64, tol: f64) {
     let scale = a.abs().max(b.abs()).max(f64::MIN_POSITIVE);
-    assert!(
-        (a - b).abs() <= tol * scale,
-        "{id}: {what} live {a} vs backtest {b}"
+    assert!((a - b).abs() <= tol * scale, "{id}: {what} {a} vs {b}");
+}
+
+/// `got` holds exactly the signals of `want`, id for id: times, counts, action and reasons
+/// equal, prices, volume and indicators within 1e-12 relative.
+pub(crate) fn assert_same_signals(
+    want_name: &str,
+    want: &[Signal],
+    got_name: &str,
+    got: &[Signal],
+) {
+    let by_id: BTreeMap<&str, &Signal> = got.iter().map(|s| (s.id.as_str(), s)).collect();
+    assert_eq!(by_id.len(), got.len(), "duplicate ids in {got_name}");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{got_name} and {want_name} signal counts"
     );
+    for l in want {
+        let id = &l.id;
+        let b = by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("{id} in {want_name}, not in {got_name}"));
+        assert_eq!(
+            (
+                b.bar_start,
+                b.bar_end,
+                b.trades,
+                b.bars,
+                b.action,
+                &b.reasons
+            ),
+            (
+                l.bar_start,
+                l.bar_end,
+                l.trades,
+                l.bars,
+                l.action,
+                &l.reasons
+            ),
+            "{id}"
+        );
+        for (what, x, y) in [
+            ("open", l.open, b.open),
+            ("high", l.high, b.high),
+            ("low", l.low, b.low),
+            ("close", l.close, b.close),
+            ("volume", l.volume, b.volume),
+        ] {
+            rel_eq(what, id, x, y, 1e-12);
+        }
+        let names: Vec<(&str, f64)> = l.indicators.iter().collect();
+        assert_eq!(
+            names.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            b.indicators.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            "{id}: indicator names"
+        );
+        for (name, v) in names {
+            rel_eq(name, id, v, b.indicators.get(name).unwrap(), 1e-12);
+        }
+    }
 }
 
 /// Signals of a `text` output directory (the part files of the JSON lines).
-fn read_dir(dir: &std::path::Path) -> Vec<Signal> {
+pub(crate) fn read_dir(dir: &std::path::Path) -> Vec<Signal> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).expect("output directory") {
         let path = entry.unwrap().path();
@@ -40,17 +97,24 @@ fn read_dir(dir: &std::path::Path) -> Vec<Signal> {
     out
 }
 
+/// The test strategy with every rule on and short periods: signals of every kind on
+/// [`crate::exact::series`].
+pub(crate) fn strategy(trades_topic: &str, signals_topic: &str) -> analytics::Strategy {
+    let mut strategy = support::strategy(trades_topic, signals_topic);
+    strategy.bars.lookback = 40;
+    strategy.bars.gap_fill = 10;
+    strategy.rules.enabled = Rule::ALL.to_vec();
+    let i = &mut strategy.indicators.classic;
+    (i.sma_fast, i.sma_slow, i.ema, i.rsi, i.bb_period) = (5, 12, 8, 6, 10);
+    strategy
+}
+
 #[test]
 fn live_and_backtest_give_the_same_signals() {
     let _serial = support::serial();
     let (trades_topic, signals_topic) = support::topics("backtest-eq");
-    let mut strategy = support::strategy(&trades_topic, &signals_topic);
-    strategy.bars.lookback = 40;
-    strategy.bars.gap_fill = 10;
-    strategy.rules.enabled = Rule::ALL.to_vec();
+    let mut strategy = strategy(&trades_topic, &signals_topic);
     strategy.rules.every_bar = true;
-    let i = &mut strategy.indicators.classic;
-    (i.sma_fast, i.sma_slow, i.ema, i.rsi, i.bb_period) = (5, 12, 8, 6, 10);
     let trades = crate::exact::series();
     support::produce_trades(&trades_topic, &trades);
     // Moves the live watermark past every bar; the backtest ends before it.
@@ -93,52 +157,7 @@ fn live_and_backtest_give_the_same_signals() {
     .expect("backtest");
     let got = read_dir(&out);
     assert_eq!(report.bars as usize, got.len());
-    let by_id: BTreeMap<&str, &Signal> = got.iter().map(|s| (s.id.as_str(), s)).collect();
-    assert_eq!(by_id.len(), got.len(), "duplicate ids");
-    assert_eq!(got.len(), live.len(), "backtest and live signal counts");
-    for l in &live {
-        let b = by_id
-            .get(l.id.as_str())
-            .unwrap_or_else(|| panic!("{} live, not in the backtest", l.id));
-        let id = &l.id;
-        assert_eq!(
-            (
-                b.bar_start,
-                b.bar_end,
-                b.trades,
-                b.bars,
-                b.action,
-                &b.reasons
-            ),
-            (
-                l.bar_start,
-                l.bar_end,
-                l.trades,
-                l.bars,
-                l.action,
-                &l.reasons
-            ),
-            "{id}"
-        );
-        for (what, x, y) in [
-            ("open", l.open, b.open),
-            ("high", l.high, b.high),
-            ("low", l.low, b.low),
-            ("close", l.close, b.close),
-            ("volume", l.volume, b.volume),
-        ] {
-            rel_eq(what, id, x, y, 1e-12);
-        }
-        let names: Vec<(&str, f64)> = l.indicators.iter().collect();
-        assert_eq!(
-            names.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-            b.indicators.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-            "{id}: indicator names"
-        );
-        for (name, v) in names {
-            rel_eq(name, id, v, b.indicators.get(name).unwrap(), 1e-12);
-        }
-    }
+    assert_same_signals("live", &live, "backtest", &got);
     let overall = report.metrics.last().unwrap();
     assert_eq!(overall.symbol, simulate::OVERALL);
     assert_eq!(report.metrics.len(), 6, "5 symbols and the portfolio");

@@ -7,6 +7,7 @@ mod clean_input;
 mod cli;
 mod exact;
 mod malformed;
+mod report;
 mod rules_lang;
 mod skeleton;
 mod supervise;

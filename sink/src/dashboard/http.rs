@@ -22,15 +22,11 @@ use futures_util::Stream;
 use service::metrics::Counter;
 use service::shutdown::Shutdown;
 use tokio::sync::broadcast::error::RecvError;
+// The page, its scripts and styles; `chart.js` is the component the backtest report shares,
+// lightweight-charts comes from npm through the `web` crate's build.
+use web::{CHART_JS, DASHBOARD_HTML as INDEX, DASHBOARD_JS, LIGHTWEIGHT_CHARTS_JS};
 
 use super::book::{Book, Event};
-
-/// The page, its scripts and styles; `chart.js` is the component the backtest report shares.
-const INDEX: &str = include_str!("../../../web/dashboard.html");
-const DASHBOARD_JS: &str = include_str!("../../../web/dashboard.js");
-const CHART_JS: &str = include_str!("../../../web/chart.js");
-/// TradingView's lightweight-charts, installed from npm by the build script.
-const LIGHTWEIGHT_CHARTS_JS: &str = include_str!(env!("LIGHTWEIGHT_CHARTS_JS"));
 
 /// How soon a browser reconnects after its stream ended.
 const RETRY: Duration = Duration::from_secs(1);

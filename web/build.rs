@@ -1,6 +1,7 @@
-//! Installs the dashboard's one browser dependency, TradingView's lightweight-charts, from npm
-//! with `npm ci` (the exact version and checksum of `web/package-lock.json`) into `OUT_DIR`, so
-//! the binary embeds it and the page never fetches code from a CDN at run time.
+//! Installs the one browser dependency, TradingView's lightweight-charts, from npm with `npm ci`
+//! (the exact version and checksum of `package-lock.json`) into `OUT_DIR`, so the binaries
+//! embed it (the dashboard, the backtest report) and no page fetches code from a CDN at run
+//! time. One build step for every crate that needs the library: they depend on this crate.
 //!
 //! npm keeps its download cache in its usual place outside the repository (`~/.npm`, or
 //! `npm_config_cache`); `--prefer-offline` lets a rebuild work without the network once the
@@ -9,12 +10,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The file the dashboard serves as `/vendor/lightweight-charts.js`.
+/// The standalone build (defines the global `LightweightCharts`): what the pages load.
 const STANDALONE: &str =
     "node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js";
 
 fn main() {
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    let web = Path::new(env!("CARGO_MANIFEST_DIR"));
     for file in ["package.json", "package-lock.json"] {
         println!("cargo:rerun-if-changed={}", web.join(file).display());
     }
@@ -36,7 +37,7 @@ fn main() {
         .status()
         .unwrap_or_else(|e| {
             panic!(
-                "cannot run npm ({e}); the dashboard embeds lightweight-charts from npm: \
+                "cannot run npm ({e}); the web pages embed lightweight-charts from npm: \
                  install Node.js and npm (Debian: apt-get install npm)"
             )
         });
