@@ -61,6 +61,31 @@ struct Back {
     end: i64,
 }
 
+/// The low and high offsets of a partition. A topic created a moment ago may have no leader
+/// yet (`NotLeaderForPartition`, `LeaderNotAvailable`): asked again until `deadline`.
+fn watermarks(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    deadline: Instant,
+) -> Result<(i64, i64), rdkafka::error::KafkaError> {
+    use rdkafka::types::RDKafkaErrorCode::{LeaderNotAvailable, NotLeaderForPartition};
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_watermarks(topic, partition, left) {
+            Err(e)
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(NotLeaderForPartition | LeaderNotAvailable)
+                ) && Instant::now() + Duration::from_millis(200) < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The recent trades per symbol of `exchange` on `topic`, as (trade id, Kafka timestamp in
 /// ms, which is the trade time). Reads back from the end of every
 /// partition, in growing steps, until each of `symbols` has [`SNAPSHOT_DEPTH`] trades, or
@@ -94,9 +119,7 @@ fn recent_trades(
     };
     let mut backs = Vec::new();
     for p in t.partitions() {
-        let (lo, hi) = consumer
-            .fetch_watermarks(topic, p.id(), timeout)
-            .map_err(err)?;
+        let (lo, hi) = watermarks(&consumer, topic, p.id(), deadline).map_err(err)?;
         backs.push(Back {
             partition: p.id(),
             floor: lo.max(hi - max_per_partition),
