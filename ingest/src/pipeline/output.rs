@@ -84,6 +84,12 @@ impl Queue {
         (Queue { tx, room, capacity }, rx)
     }
 
+    /// Whether the producer stopped (its error is reported by `Output::finish`): nothing
+    /// handed over any more would be sent.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Enqueues a batch, waiting while the queue is full (backpressure).
     pub async fn send(&self, batch: Vec<Record>) -> Result<(), Closed> {
         if batch.is_empty() {

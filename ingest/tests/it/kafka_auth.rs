@@ -1,17 +1,27 @@
 //! Refused by Kafka's SASL_SSL listener: a wrong password or a CA that does not sign the
 //! broker's certificate stops `ingest` with exit 7 and a message saying what to check, within
-//! seconds; a broker that is merely down is retried, as before.
+//! seconds (the Kraken source too, whose read-back of the topic at start gives up with it); a
+//! broker that is merely down is retried, as before.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use ingest::source::SimulateSettings;
 use testkit::secure;
+
+use crate::support;
 
 /// `ingest simulate` into a fresh topic name on `brokers` with the options in `option_file`.
 fn simulate(brokers: &str, option_file: Option<&Path>) -> Command {
+    ingest(&["simulate", "--rate", "100"], brokers, option_file)
+}
+
+/// `ingest <source...>` into a fresh topic name on `brokers` with the options in `option_file`.
+fn ingest(source: &[&str], brokers: &str, option_file: Option<&Path>) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
-    c.args(["simulate", "--rate", "100", "--brokers", brokers])
+    c.args(source)
+        .args(["--brokers", brokers])
         .args(["--topic", &testkit::rand_topic("ingest-auth")])
         .env("RUST_LOG", "warn");
     if let Some(file) = option_file {
@@ -20,12 +30,9 @@ fn simulate(brokers: &str, option_file: Option<&Path>) -> Command {
     c
 }
 
-fn assert_refused(option_file: &Path, says: &str) {
+fn assert_refused(mut ingest: Command, says: &str) {
     let started = std::time::Instant::now();
-    let (code, out) = secure::run_for(
-        &mut simulate(&testkit::secure_brokers(), Some(option_file)),
-        Duration::from_secs(30),
-    );
+    let (code, out) = secure::run_for(&mut ingest, Duration::from_secs(30));
     assert_eq!(code, Some(7), "{out}");
     assert!(
         out.contains("refused this client") && out.contains(says),
@@ -42,13 +49,36 @@ fn assert_refused(option_file: &Path, says: &str) {
 #[test]
 fn wrong_password_stops_with_exit_7() {
     let dir = secure::temp_dir("ingest-password");
-    assert_refused(&secure::wrong_password(&dir), "SASL authentication error");
+    let file = secure::wrong_password(&dir);
+    assert_refused(
+        simulate(&testkit::secure_brokers(), Some(&file)),
+        "SASL authentication error",
+    );
+}
+
+#[test]
+fn wrong_password_stops_the_kraken_source_too() {
+    let dir = secure::temp_dir("ingest-kraken");
+    let file = secure::wrong_password(&dir);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let exchange = rt.block_on(support::fake_exchange(SimulateSettings::default()));
+    let (url, rest_url) = (exchange.url(), exchange.rest_url());
+    let source = ["kraken", "--url", &url, "--rest-url", &rest_url];
+    assert_refused(
+        ingest(&source, &testkit::secure_brokers(), Some(&file)),
+        "SASL authentication error",
+    );
+    exchange.stop();
 }
 
 #[test]
 fn broker_certificate_from_another_ca_stops_with_exit_7() {
     let dir = secure::temp_dir("ingest-ca");
-    assert_refused(&secure::other_ca(&dir), "certificate verify failed");
+    let file = secure::other_ca(&dir);
+    assert_refused(
+        simulate(&testkit::secure_brokers(), Some(&file)),
+        "certificate verify failed",
+    );
 }
 
 #[test]
