@@ -25,7 +25,8 @@ LIB_TAG=$1
 SPARK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(dirname "$SPARK_DIR")"
 CACHE="${TRADESIGNAL_CACHE:-$HOME/.cache/tradesignal}"
-STACK_DIR="${STACK_DIR:-$REPO_DIR/.stack}"
+# Exported: the tests find the stack's secrets and logs there.
+export STACK_DIR="${STACK_DIR:-$REPO_DIR/.stack}"
 LOG_DIR="$STACK_DIR/logs"
 PID_DIR="$STACK_DIR/pids"
 CHECKPOINT_ROOT="${TRADESIGNAL_CHECKPOINT_ROOT:-$STACK_DIR/checkpoints}"

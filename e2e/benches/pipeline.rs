@@ -89,6 +89,7 @@ fn run(rate: f64, seconds: u64) {
         trades_partitions: 4,
         ack: false,
         supervise: false,
+        security: None,
     });
     // Warm-up: the query's first batches plan and compile; measure after that.
     std::thread::sleep(Duration::from_secs(10));

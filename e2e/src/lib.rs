@@ -16,6 +16,8 @@ pub mod stack;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use analytics::connect::{Connection, Token};
@@ -52,6 +54,120 @@ pub struct Options {
     /// Run the query under `analytics supervise` (which submits it and starts it again when it
     /// stops) instead of one submit.
     pub supervise: bool,
+    /// Every hop authenticated and encrypted (`None`: plaintext on loopback).
+    pub security: Option<Security>,
+}
+
+/// Every hop authenticated and encrypted: ingest, the Spark query and the forwarder reach
+/// Kafka over the stack's SASL_SSL listener (TLS checked against the stack's CA, a SCRAM
+/// login; the Spark JVMs log in through the JAAS file the stack starts them with, so no
+/// password is in the query's options), and the forwarder reaches the receiver over mutual
+/// TLS with certificates from a CA of the test's own.
+#[derive(Debug, Clone)]
+pub struct Security {
+    /// The SASL_SSL listener.
+    pub brokers: String,
+    /// librdkafka settings for it (the stack's `kafka-client.properties`).
+    pub kafka_options: Vec<(String, String)>,
+    /// The Kafka options of the strategy's source and sink.
+    pub spark_options: BTreeMap<String, String>,
+    /// The CA both ends of the receiver hop trust, and each end's certificate and key.
+    pub tls_ca: PathBuf,
+    pub receiver: (PathBuf, PathBuf),
+    pub forwarder: (PathBuf, PathBuf),
+}
+
+/// The name in the receiver's certificate, which the forwarder checks.
+const RECEIVER_NAME: &str = "receiver.test";
+
+impl Security {
+    /// The local stack's SASL_SSL listener and settings, and a fresh CA with certificates for
+    /// the receiver and the forwarder, written to `dir`.
+    pub fn of_stack(dir: &Path) -> Security {
+        let ca = testkit::secure::Ca::new(dir, "e2e-ca");
+        let spark_options = [
+            ("kafka.security.protocol", "SASL_SSL"),
+            ("kafka.sasl.mechanism", "SCRAM-SHA-512"),
+            ("kafka.ssl.truststore.type", "PEM"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain([(
+            "kafka.ssl.truststore.location".to_string(),
+            testkit::secure::ca().to_string_lossy().into_owned(),
+        )])
+        .collect();
+        Security {
+            brokers: testkit::secure_brokers(),
+            kafka_options: testkit::secure::options(),
+            spark_options,
+            receiver: ca.issue(dir, RECEIVER_NAME),
+            forwarder: ca.issue(dir, "forwarder.test"),
+            tls_ca: ca.pem,
+        }
+    }
+}
+
+/// How the pipeline's services reach Kafka: the stack's plaintext listener, or its secure one.
+fn kafka_settings(security: Option<&Security>) -> KafkaSettings {
+    match security {
+        Some(s) => KafkaSettings {
+            brokers: s.brokers.clone(),
+            options: s.kafka_options.clone(),
+        },
+        None => KafkaSettings {
+            brokers: testkit::brokers(),
+            ..KafkaSettings::default()
+        },
+    }
+}
+
+/// Log lines at info and above of everything in this process while [`capture_logs`] is on,
+/// besides what the test writer shows: what a test greps for secrets.
+static CAPTURED: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+
+/// Starts (`true`, empty) or stops capturing this process's log lines.
+pub fn capture_logs(on: bool) {
+    *CAPTURED.lock().unwrap_or_else(|p| p.into_inner()) = on.then(Vec::new);
+}
+
+/// The log lines captured so far.
+pub fn captured_logs() -> String {
+    let captured = CAPTURED.lock().unwrap_or_else(|p| p.into_inner());
+    String::from_utf8_lossy(captured.as_deref().unwrap_or_default()).into_owned()
+}
+
+/// The writer of the capturing log layer.
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(v) = CAPTURED.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            v.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Logs to the test writer (`RUST_LOG`, default warn) and, at info, to [`captured_logs`].
+fn init_logs() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{fmt, EnvFilter, Layer as _};
+    let shown = EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::registry()
+        .with(fmt::layer().with_test_writer().with_filter(shown))
+        .with(
+            fmt::layer()
+                .with_ansi(false)
+                .with_writer(|| Capture)
+                .with_filter(EnvFilter::new("info")),
+        )
+        .try_init();
 }
 
 /// Where the pipeline's services serve their Prometheus metrics (free ports picked at start),
@@ -109,6 +225,7 @@ pub struct Pipeline {
     forwarder: Option<Service<()>>,
     ingest: Option<Service<()>>,
     supervisor: Option<Supervisor>,
+    security: Option<Security>,
 }
 
 /// `analytics supervise` on its own thread (the Spark client must not run in an async task).
@@ -127,19 +244,14 @@ impl Pipeline {
     /// Creates fresh topics and starts, in order: receiver, forwarder, the Spark query, the
     /// exchange and ingest. Panics with instructions when the stack is not running.
     pub fn start(options: Options) -> Pipeline {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn".into()),
-            )
-            .with_test_writer()
-            .try_init();
+        init_logs();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let brokers = testkit::brokers();
+        let security = options.security.clone();
+        let brokers = kafka_settings(security.as_ref()).brokers;
         let trades_topic = testkit::rand_topic(&format!("{}-trades", options.name));
         let signals_topic = testkit::rand_topic(&format!("{}-signals", options.name));
         rt.block_on(async {
@@ -159,6 +271,10 @@ impl Pipeline {
         strategy.source.starting_offsets = "earliest".into();
         strategy.sink.brokers = brokers.clone();
         strategy.sink.topic = signals_topic.clone();
+        if let Some(s) = &security {
+            strategy.source.options.extend(s.spark_options.clone());
+            strategy.sink.options.extend(s.spark_options.clone());
+        }
         strategy.query.checkpoint_location = checkpoint.to_string_lossy().into_owned();
         let problems = strategy.validate();
         assert!(problems.is_empty(), "e2e strategy: {problems:?}");
@@ -195,6 +311,7 @@ impl Pipeline {
             forwarder: None,
             ingest: None,
             supervisor: None,
+            security,
             rt,
         };
         pipeline.start_receiver();
@@ -278,6 +395,9 @@ impl Pipeline {
             keep_arrivals: true,
             append_file: Some(self.received_file.clone()),
             metrics: served(self.metrics_addrs.receiver),
+            tls_cert: self.security.as_ref().map(|s| s.receiver.0.clone()),
+            tls_key: self.security.as_ref().map(|s| s.receiver.1.clone()),
+            tls_client_ca: self.security.as_ref().map(|s| s.tls_ca.clone()),
             ..ReceiveSettings::quiet(self.receiver_addr)
         };
         let receiver = self
@@ -307,11 +427,13 @@ impl Pipeline {
 
     /// Starts the forwarder (again): a restarted one resumes from the group's committed offsets.
     pub fn start_forwarder(&mut self) {
+        let security = self.security.as_ref();
         let settings = ForwardSettings {
-            kafka: KafkaSettings {
-                brokers: testkit::brokers(),
-                ..KafkaSettings::default()
-            },
+            kafka: kafka_settings(security),
+            tls_ca: security.map(|s| s.tls_ca.clone()),
+            tls_server_name: security.map(|_| RECEIVER_NAME.to_string()),
+            tls_cert: security.map(|s| s.forwarder.0.clone()),
+            tls_key: security.map(|s| s.forwarder.1.clone()),
             topic: self.signals_topic.clone(),
             group_id: format!("e2e-{}", self.signals_topic),
             endpoint: self.receiver_addr.to_string(),
@@ -345,10 +467,7 @@ impl Pipeline {
                 ..KrakenSettings::default()
             }),
             output: OutputSettings {
-                kafka: KafkaSettings {
-                    brokers: testkit::brokers(),
-                    ..KafkaSettings::default()
-                },
+                kafka: kafka_settings(self.security.as_ref()),
                 topics: Topics {
                     trades: self.trades_topic.clone(),
                     ..Topics::default()

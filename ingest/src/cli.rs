@@ -30,7 +30,8 @@ use service::flags::{KafkaFlags, LogFlags, MetricsFlags};
 ///
 /// Exit codes: 0 done (source finished, or stopped and fully flushed), 1 runtime failure
 /// (including records left unacknowledged), 2 invalid flags or settings (every problem
-/// listed, nothing started), 130 a second Ctrl-C.
+/// listed, nothing started), 7 Kafka refused the login or TLS failed verification (not
+/// retried; a broker that is down is), 130 a second Ctrl-C.
 #[derive(Debug, Parser)]
 #[command(name = "ingest", version)]
 pub struct Cli {

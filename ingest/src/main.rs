@@ -1,7 +1,8 @@
 //! The `ingest` binary: parses and validates the flags ([`cli`]), then runs the chosen source
 //! into Kafka until it ends or Ctrl-C/SIGTERM, flushing before exit (or checks, or serves the
 //! fake exchange). Exit codes ([`service::exit`]): 0 done, 1 runtime failure (including records
-//! left unacknowledged), 2 invalid flags, 130 a second Ctrl-C.
+//! left unacknowledged), 2 invalid flags, 7 Kafka refused the login or TLS failed verification,
+//! 130 a second Ctrl-C.
 
 mod cli;
 
@@ -11,6 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 use ingest::fake_exchange::FakeExchange;
 use ingest::metrics::Metrics;
+use service::kafka::AuthFailed;
 use service::metrics::Registry;
 
 use crate::cli::{Cli, Task};
@@ -25,7 +27,7 @@ fn main() -> ExitCode {
     cli.log.init();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => service::exit::report("ingest", &*e, |_| None),
+        Err(e) => service::exit::report("ingest", &*e, AuthFailed::exit_code),
     }
 }
 

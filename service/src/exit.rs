@@ -5,7 +5,8 @@
 //! | 0 | done (or stopped cleanly by Ctrl-C / SIGTERM) |
 //! | 1 | a runtime failure: the error chain is printed to stderr |
 //! | 2 | invalid flags, settings or strategy file: every problem is listed, nothing started |
-//! | 3 and up | specific to one binary, listed in its `--help` (e.g. `analytics`: 3 server unreachable) |
+//! | 3 to 6 | specific to one binary, listed in its `--help` (e.g. `analytics`: 3 server unreachable) |
+//! | 7 | `ingest`, `sink forward`: Kafka refused the login or TLS failed verification ([`KAFKA_AUTH`]) |
 //!
 //! clap's own usage errors also exit with 2.
 
@@ -15,6 +16,10 @@ use std::process::ExitCode;
 pub const FAILURE: u8 = 1;
 /// Exit code of invalid flags or settings (clap uses 2 for usage errors too).
 pub const INVALID: u8 = 2;
+
+/// Exit code of a Kafka client whose login or TLS handshake the brokers refused: a retry
+/// cannot fix it, so `ingest` and `sink forward` stop rather than retry forever.
+pub const KAFKA_AUTH: u8 = 7;
 
 /// Every problem found in the flags or settings, each naming its flag or field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,6 +5,7 @@
 //! keys the service sets itself for its delivery guarantees, which are refused rather than
 //! silently overridden.
 
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::ClientConfig;
 
 /// The broker every binary and test uses unless told otherwise (the local stack's).
@@ -66,6 +67,52 @@ pub struct ConflictingOption {
     pub why: &'static str,
 }
 
+/// The brokers refused this client's login (SASL), or TLS could not verify them (or they it):
+/// unlike a broker that is down, no retry fixes this, so the services stop with
+/// [`crate::exit::KAFKA_AUTH`] and this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "Kafka at {brokers} refused this client ({detail}); retrying cannot fix this: check \
+     security.protocol, sasl.username, sasl.password and ssl.ca.location in the Kafka options \
+     (--kafka-option-file)"
+)]
+pub struct AuthFailed {
+    pub brokers: String,
+    /// librdkafka's description, which names no secret.
+    pub detail: String,
+}
+
+impl AuthFailed {
+    /// `Some` when `error` is an authentication or TLS failure. librdkafka reports a broker
+    /// that hangs up during the TLS handshake as a transport error, so a broker going down is
+    /// never taken for one.
+    pub fn from_error(brokers: &str, error: &KafkaError, reason: &str) -> Option<AuthFailed> {
+        let code = error.rdkafka_error_code()?;
+        matches!(
+            code,
+            RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SSL
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+        )
+        .then(|| AuthFailed {
+            brokers: brokers.to_string(),
+            detail: if reason.is_empty() {
+                error.to_string()
+            } else {
+                reason.to_string()
+            },
+        })
+    }
+
+    /// [`crate::exit::KAFKA_AUTH`] when `error`'s chain holds an [`AuthFailed`]; for
+    /// [`crate::exit::report`].
+    pub fn exit_code(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
+        std::iter::successors(Some(error), |e| e.source())
+            .any(|e| e.is::<AuthFailed>())
+            .then_some(crate::exit::KAFKA_AUTH)
+    }
+}
+
 impl KafkaSettings {
     /// Settings for a client, with the raw options applied on top. `owned` lists the keys the
     /// caller sets itself and why; a raw option naming one of them is an error.
@@ -116,6 +163,44 @@ mod tests {
             .client_config("t", &[("linger.ms", "tuned for throughput")])
             .unwrap_err();
         assert!(err.to_string().contains("linger.ms"));
+    }
+
+    #[test]
+    fn only_login_and_tls_failures_are_auth_failures() {
+        let auth = KafkaError::Global(RDKafkaErrorCode::Authentication);
+        let failed = AuthFailed::from_error("b:9094", &auth, "SASL authentication error").unwrap();
+        assert!(failed
+            .to_string()
+            .contains("b:9094 refused this client (SASL authentication error)"));
+        assert!(
+            AuthFailed::from_error("b", &KafkaError::Global(RDKafkaErrorCode::SSL), "").is_some()
+        );
+        for down in [
+            RDKafkaErrorCode::BrokerTransportFailure,
+            RDKafkaErrorCode::AllBrokersDown,
+        ] {
+            assert_eq!(
+                AuthFailed::from_error("b", &KafkaError::Global(down), "x"),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn exit_code_found_anywhere_in_the_chain() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("forwarder stopped")]
+        struct Outer(#[source] AuthFailed);
+        let inner = AuthFailed {
+            brokers: "b".into(),
+            detail: "d".into(),
+        };
+        assert_eq!(
+            AuthFailed::exit_code(&Outer(inner)),
+            Some(crate::exit::KAFKA_AUTH)
+        );
+        let other = std::io::Error::other("down");
+        assert_eq!(AuthFailed::exit_code(&other), None);
     }
 
     #[test]

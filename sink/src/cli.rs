@@ -27,7 +27,9 @@ use sink::{Filter, Format};
 /// Every flag also reads an environment variable (shown in brackets); flags win.
 ///
 /// Exit codes: 0 after a clean stop (Ctrl-C / SIGTERM), 1 when it cannot start or fails,
-/// 2 for invalid flags or settings (every problem listed, nothing started).
+/// 2 for invalid flags or settings (every problem listed, nothing started), 7 when Kafka
+/// refused the forwarder's login or TLS failed verification (not retried; a broker that is
+/// down is).
 #[derive(Debug, Parser)]
 #[command(name = "sink", version)]
 pub(crate) struct Cli {

@@ -3,7 +3,7 @@
 //!
 //! Exit codes are the shared ones (`service::exit`): 0 after a clean stop, 1 when `sink`
 //! cannot start or fails, 2 for invalid flags or settings (every problem listed, nothing
-//! started).
+//! started), 7 when Kafka refused the forwarder's login or TLS failed verification.
 
 mod cli;
 
@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use service::kafka::AuthFailed;
 
 use cli::{Cli, Task};
 
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
     };
     match run(task) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => service::exit::report("sink", &*e, |_| None),
+        Err(e) => service::exit::report("sink", &*e, AuthFailed::exit_code),
     }
 }
 

@@ -1,11 +1,13 @@
 //! Helpers for integration tests against the real stack (a dev-dependency only).
 //!
 //! One place for what every crate's tests need: a fresh topic per test, waiting for a condition,
-//! and reading a topic to the end; and [`browser`], a headless Chromium for web pages. They
+//! and reading a topic to the end; [`browser`], a headless Chromium for web pages; and
+//! [`secure`], the stack's SASL_SSL settings, broken copies of them and its secrets. They
 //! talk to the broker in `KAFKA_BROKERS` (default `127.0.0.1:9092`), the one `spark/stack up`
 //! starts; when it is not there they fail and say so.
 
 pub mod browser;
+pub mod secure;
 
 use std::time::{Duration, Instant};
 
@@ -20,24 +22,59 @@ pub fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_string())
 }
 
+/// The local stack's state folder (secrets, logs): `STACK_DIR` (which `spark/lib.sh` exports),
+/// else the repository's `.stack`. A test run from another checkout points it at the running
+/// stack's.
+pub fn stack_dir() -> std::path::PathBuf {
+    std::env::var_os("STACK_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../.stack").into())
+}
+
+/// The stack's secrets folder (`spark/stack up` makes it): the Connect token, the Kafka
+/// SASL_SSL listener's CA, password and client settings.
+pub fn secrets_dir() -> std::path::PathBuf {
+    stack_dir().join("secrets")
+}
+
+/// The stack's SASL_SSL listener (`KAFKA_SECURE_BROKERS`, default `127.0.0.1:9094`).
+pub fn secure_brokers() -> String {
+    std::env::var("KAFKA_SECURE_BROKERS").unwrap_or_else(|_| "127.0.0.1:9094".to_string())
+}
+
 /// The local stack's Spark Connect token, for tests and benchmarks that connect: from
-/// `SPARK_CONNECT_AUTHENTICATE_TOKEN`, else the file `SPARK_CONNECT_TOKEN_FILE` names, else the
-/// repository's stack's `.stack/secrets/connect.token`; `None` when there is none (a server
-/// without authentication).
+/// `SPARK_CONNECT_AUTHENTICATE_TOKEN`, else the file `SPARK_CONNECT_TOKEN_FILE` names, else
+/// `connect.token` in [`secrets_dir`]; `None` when there is none (a server without
+/// authentication).
 pub fn spark_token() -> Option<String> {
     if let Ok(token) = std::env::var("SPARK_CONNECT_AUTHENTICATE_TOKEN") {
         return Some(token);
     }
-    let file = std::env::var("SPARK_CONNECT_TOKEN_FILE").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../.stack/secrets/connect.token"
-        )
-        .to_string()
-    });
+    let file = std::env::var_os("SPARK_CONNECT_TOKEN_FILE")
+        .map(Into::into)
+        .unwrap_or_else(|| secrets_dir().join("connect.token"));
     std::fs::read_to_string(file)
         .ok()
         .map(|t| t.trim().to_string())
+}
+
+/// The body of a GET on the Spark driver UI (`SPARK_UI_URL`, default http://127.0.0.1:4040)
+/// at `path`; panics unless it answers 200.
+pub fn spark_ui_get(path: &str) -> String {
+    use std::io::{Read, Write};
+    let base = std::env::var("SPARK_UI_URL").unwrap_or_else(|_| "http://127.0.0.1:4040".into());
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(host).expect("connect to the Spark UI");
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    conn.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "GET {path}: {head}"
+    );
+    body.to_string()
 }
 
 /// A topic name unique to this test run: `<test>-<random>`.

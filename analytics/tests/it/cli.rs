@@ -114,14 +114,14 @@ fn submit_status_stop_and_resume_from_new_processes() {
     assert_eq!(got.len(), want_first.len());
 
     // The Spark UI lists the query by name, and its jobs are described by it.
-    let streaming_tab = http_get("/StreamingQuery/");
+    let streaming_tab = testkit::spark_ui_get("/StreamingQuery/");
     assert!(
         streaming_tab.contains(&name),
         "Structured Streaming tab lacks {name}"
     );
-    let apps = http_get("/api/v1/applications");
+    let apps = testkit::spark_ui_get("/api/v1/applications");
     let app: serde_json::Value = serde_json::from_str(&apps).expect("applications JSON");
-    let jobs = http_get(&format!(
+    let jobs = testkit::spark_ui_get(&format!(
         "/api/v1/applications/{}/jobs",
         app[0]["id"].as_str().expect("application id")
     ));
@@ -210,23 +210,6 @@ fn submit_status_stop_and_resume_from_new_processes() {
         distinct.len()
     );
     drop(running);
-}
-
-/// The body of a GET on the Spark driver UI (`SPARK_UI_URL`, default http://127.0.0.1:4040).
-fn http_get(path: &str) -> String {
-    use std::io::{Read, Write};
-    let base = std::env::var("SPARK_UI_URL").unwrap_or_else(|_| "http://127.0.0.1:4040".into());
-    let host = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut conn = std::net::TcpStream::connect(host).expect("connect to the Spark UI");
-    write!(conn, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    conn.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
-    assert!(
-        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
-        "{head}"
-    );
-    body.to_string()
 }
 
 #[test]

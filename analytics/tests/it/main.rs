@@ -2,6 +2,7 @@
 //! and the Spark cluster behind its Connect server. Tests that run a Spark query take
 //! `support::serial()` so they run one at a time on the two-core server.
 
+mod auth;
 mod backtest;
 mod clean_input;
 mod cli;

@@ -62,6 +62,7 @@ fn the_dashboard_shows_the_live_pipeline_and_a_stopped_query() {
         trades_partitions: 2,
         ack: true,
         supervise: false,
+        security: None,
     });
     let m = p.metrics_addrs;
     let settings = DashboardSettings {

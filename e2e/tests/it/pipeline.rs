@@ -36,6 +36,7 @@ fn start_with(name: &str, supervise: bool) -> Pipeline {
         trades_partitions: 3,
         ack: false,
         supervise,
+        security: None,
     })
 }
 

@@ -77,6 +77,11 @@ impl Emitter {
         Ok(())
     }
 
+    /// Its queue to Kafka, e.g. to see from a blocking thread whether the producer stopped.
+    pub fn queue(&self) -> Queue {
+        self.queue.clone()
+    }
+
     /// Hands the pending records to the queue, waiting while it is full.
     pub async fn flush(&mut self) -> Result<(), Closed> {
         if self.pending.is_empty() {

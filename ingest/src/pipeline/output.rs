@@ -20,7 +20,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use service::kafka::{ConflictingOption, KafkaSettings};
+use service::kafka::{AuthFailed, ConflictingOption, KafkaSettings};
 use service::ratelimit::LogLimiter;
 use service::shutdown::Shutdown;
 use tokio::sync::{mpsc, Semaphore};
@@ -82,6 +82,12 @@ impl Queue {
         let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS);
         let room = Arc::new(Semaphore::new(capacity));
         (Queue { tx, room, capacity }, rx)
+    }
+
+    /// Whether the producer stopped (its error is reported by `Output::finish`): nothing
+    /// handed over any more would be sent.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
     }
 
     /// Enqueues a batch, waiting while the queue is full (backpressure).
@@ -191,6 +197,9 @@ pub enum OutputError {
     Create(KafkaError),
     #[error("Kafka producer failed fatally: {0}")]
     Fatal(String),
+    /// Not retried: see [`AuthFailed`].
+    #[error("the Kafka producer stopped")]
+    Auth(#[source] AuthFailed),
     #[error("gave up flushing after {timeout:?}: {undelivered} records not acknowledged by Kafka")]
     Undelivered { timeout: Duration, undelivered: u64 },
     #[error("cannot reach Kafka at {brokers}: {error}")]
@@ -269,6 +278,9 @@ impl OutputSettings {
 /// Counts deliveries and sends failed records back to the pump.
 struct Delivery {
     metrics: Metrics,
+    brokers: String,
+    /// Authentication and TLS failures, which stop the pump.
+    auth: mpsc::UnboundedSender<AuthFailed>,
     /// Whether a dead-letter topic is configured.
     dead_letters: bool,
     retries: mpsc::UnboundedSender<Record>,
@@ -280,6 +292,11 @@ struct Delivery {
 impl ClientContext for Delivery {
     fn error(&self, error: KafkaError, reason: &str) {
         self.metrics.kafka_errors.inc();
+        if let Some(failed) = AuthFailed::from_error(&self.brokers, &error, reason) {
+            tracing::error!(error = %error, reason, "Kafka refused the producer: stopping");
+            let _ = self.auth.send(failed);
+            return;
+        }
         if let Some(suppressed) = self.log.allow() {
             tracing::warn!(error = %error, reason, suppressed, "Kafka client error (retrying)");
         }
@@ -400,8 +417,11 @@ impl Output {
     ) -> Result<(Queue, Output), OutputError> {
         let (retry_tx, retry_rx) = mpsc::unbounded_channel();
         let (refused_tx, refused_rx) = mpsc::unbounded_channel();
+        let (auth_tx, auth_rx) = mpsc::unbounded_channel();
         let context = Delivery {
             metrics: metrics.clone(),
+            brokers: config.kafka.brokers.clone(),
+            auth: auth_tx,
             dead_letters: config.topics.dead_letter.is_some(),
             retries: retry_tx,
             refused: refused_tx,
@@ -429,6 +449,7 @@ impl Output {
             refused_rx,
             refused: Vec::new(),
             refused_count: 0,
+            auth_rx,
         };
         let task = tokio::spawn(pump.run(rx, retry_rx));
         Ok((queue, Output { task }))
@@ -458,6 +479,8 @@ struct Pump {
     /// The first of them, for the error, and how many there were.
     refused: Vec<String>,
     refused_count: u64,
+    /// Authentication and TLS failures seen by the client (see [`Delivery`]).
+    auth_rx: mpsc::UnboundedReceiver<AuthFailed>,
 }
 
 const RETRY_BATCH: usize = 1024;
@@ -518,6 +541,7 @@ impl Pump {
                     self.deadline_passed();
                 }
                 Some(what) = self.refused_rx.recv() => self.note_refused(what),
+                Some(failed) = self.auth_rx.recv() => return Err(OutputError::Auth(failed)),
                 n = retry_rx.recv_many(&mut retries, RETRY_BATCH) => {
                     if n > 0 {
                         // Only records librdkafka itself gave up on come here: do not spin.
@@ -599,7 +623,11 @@ impl Pump {
             .set(self.queued() as i64 + i64::from(self.producer.in_flight_count()));
     }
 
-    fn check_fatal(&self) -> Result<(), OutputError> {
+    /// A fatal producer error, or the brokers refused the client: nothing can be sent any more.
+    fn check_fatal(&mut self) -> Result<(), OutputError> {
+        if let Ok(failed) = self.auth_rx.try_recv() {
+            return Err(OutputError::Auth(failed));
+        }
         match self.producer.client().fatal_error() {
             Some((code, reason)) => Err(OutputError::Fatal(format!("{code:?}: {reason}"))),
             None => Ok(()),

@@ -40,6 +40,10 @@ const SNAPSHOT_DEPTH: usize = 50;
 /// memory when a busy symbol fills the read-back.
 const KEEP_PER_SYMBOL: usize = 10_000;
 
+/// How long one attempt to read the topic's metadata waits, between checks whether the run
+/// stopped.
+const METADATA_ATTEMPT: Duration = Duration::from_secs(2);
+
 /// Records read from each partition in the first step back; each further step reads four
 /// times as many, so a busy partition costs few steps and a quiet topic little reading.
 const FIRST_STEP: i64 = 1000;
@@ -91,7 +95,9 @@ fn watermarks(
 /// partition, in growing steps, until each of `symbols` has [`SNAPSHOT_DEPTH`] trades, or
 /// `max_per_partition` records of each partition (or all of it) were read: a symbol's trades
 /// all sit in one partition (the key is the symbol) but which one is not known up front. A
-/// missing topic has nothing to resume. Blocking.
+/// missing topic has nothing to resume. Blocking; reaching the brokers is tried again until
+/// `timeout` unless `given_up()` says the run stopped meanwhile (Kafka refused the producer's
+/// login: this consumer's would be refused too).
 fn recent_trades(
     kafka: &KafkaSettings,
     topic: &str,
@@ -99,6 +105,7 @@ fn recent_trades(
     symbols: &[String],
     max_per_partition: i64,
     timeout: Duration,
+    given_up: impl Fn() -> bool,
 ) -> Result<HashMap<String, Vec<(u64, i64)>>, ResumeError> {
     let err = |error| ResumeError::Kafka {
         topic: topic.to_string(),
@@ -112,7 +119,13 @@ fn recent_trades(
         .create()
         .map_err(err)?;
     let deadline = Instant::now() + timeout;
-    let md = consumer.fetch_metadata(Some(topic), timeout).map_err(err)?;
+    let md = loop {
+        match consumer.fetch_metadata(Some(topic), METADATA_ATTEMPT) {
+            Ok(md) => break md,
+            Err(_) if Instant::now() < deadline && !given_up() => {}
+            Err(e) => return Err(err(e)),
+        }
+    };
     let mut found: HashMap<String, Vec<(u64, i64)>> = HashMap::new();
     let Some(t) = md.topics().first().filter(|t| t.error().is_none()) else {
         return Ok(found);
@@ -213,6 +226,10 @@ pub(crate) async fn prime(
 ) {
     let (kafka, topic) = (output.kafka.clone(), output.topics.trades.clone());
     let wanted = symbols.to_vec();
+    let output_closed = {
+        let queue = emitter.queue();
+        move || queue.is_closed()
+    };
     let read = tokio::task::spawn_blocking(move || {
         recent_trades(
             &kafka,
@@ -221,6 +238,7 @@ pub(crate) async fn prime(
             &wanted,
             lookback,
             Duration::from_secs(60),
+            output_closed,
         )
     })
     .await;
@@ -285,6 +303,7 @@ pub(crate) async fn newest(
             &wanted,
             lookback,
             Duration::from_secs(60),
+            || false,
         )
     })
     .await

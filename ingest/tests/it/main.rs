@@ -8,6 +8,7 @@ mod exactly_once;
 mod flapping;
 mod history;
 mod integrity;
+mod kafka_auth;
 mod kafka_outage;
 mod sources;
 mod support;

@@ -34,6 +34,7 @@ use std::time::Duration;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use service::exit::InvalidSettings;
+use service::kafka::AuthFailed;
 use service::metrics::Registry;
 use service::shutdown::Shutdown;
 use tokio::sync::mpsc;
@@ -50,7 +51,8 @@ use pipeline::Pipeline;
 use window::Seq;
 
 /// Why the forwarder could not start, or stopped by itself: once running, only a line given
-/// up without a dead-letter topic stops it ([`GivenUp`]).
+/// up without a dead-letter topic ([`GivenUp`]) or Kafka refusing the consumer's login or TLS
+/// ([`AuthFailed`]) stops it.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
     #[error(transparent)]
@@ -69,6 +71,9 @@ pub enum ForwardError {
     Metrics(std::io::Error),
     #[error(transparent)]
     Unacknowledged(#[from] GivenUp),
+    /// Not retried: see [`AuthFailed`].
+    #[error("the Kafka consumer stopped")]
+    KafkaAuth(#[source] AuthFailed),
 }
 
 /// Counts at exit.

@@ -14,6 +14,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use service::backoff::Backoff;
 use service::bad_input::InputKind as _;
+use service::kafka::AuthFailed;
 use service::metrics::{Counter, Gauge, Registry};
 use service::shutdown::Shutdown;
 use tokio::sync::mpsc;
@@ -23,7 +24,7 @@ use super::consumer::{Context, Shared};
 use super::dead_letter::{DeadLetters, Origin};
 use super::replay::Replay;
 use super::window::{Seq, Window};
-use super::{ForwardSettings, Summary};
+use super::{ForwardError, ForwardSettings, Summary};
 use crate::line::{self, Skipped};
 
 /// The forwarder's counters and gauges (`sink_*`).
@@ -117,6 +118,8 @@ pub(super) struct Pipeline {
     m: Metrics,
     skipped: Skipped,
     dead_letters: Option<DeadLetters>,
+    /// Set when Kafka refused the consumer's login or TLS: the loop then stops.
+    auth_failed: Option<AuthFailed>,
 }
 
 impl Pipeline {
@@ -150,6 +153,7 @@ impl Pipeline {
                 "Records skipped because they are not signals, by kind.",
             ),
             dead_letters,
+            auth_failed: None,
             endpoint,
             shared,
             settings,
@@ -164,7 +168,7 @@ impl Pipeline {
         consumer: &StreamConsumer<Context>,
         mut shutdown: Shutdown,
         mut dead_letter_done: Option<mpsc::UnboundedReceiver<Seq>>,
-    ) -> Result<(), GivenUp> {
+    ) -> Result<(), ForwardError> {
         let p = self;
         let mut stopped = Ok(());
         let commit_every = p.settings.commit_interval;
@@ -213,10 +217,14 @@ impl Pipeline {
                     .is_some_and(|t| t.elapsed() >= ack_timeout)
             {
                 if let Err(given_up) = p.give_up_unacknowledged() {
-                    stopped = Err(given_up);
+                    stopped = Err(given_up.into());
                     break 'run;
                 }
                 p.drop_link(&LinkError::AckTimeout(ack_timeout));
+            }
+            if let Some(failed) = p.auth_failed.take() {
+                stopped = Err(ForwardError::KafkaAuth(failed));
+                break 'run;
             }
             p.apply_reassignment();
             p.m.in_flight.set(p.window.len() as i64);
@@ -331,7 +339,13 @@ impl Pipeline {
         let message = match message {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(error = %e, "Kafka consumer error");
+                match AuthFailed::from_error(&self.settings.kafka.brokers, &e, "") {
+                    Some(failed) => {
+                        tracing::error!(error = %e, "Kafka refused the consumer: stopping");
+                        self.auth_failed = Some(failed);
+                    }
+                    None => tracing::warn!(error = %e, "Kafka consumer error"),
+                }
                 return;
             }
         };

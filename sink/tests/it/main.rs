@@ -7,6 +7,7 @@ mod cli;
 mod dashboard;
 mod flapping;
 mod forward;
+mod kafka_auth;
 mod malformed;
 mod outage;
 mod rebalance;
