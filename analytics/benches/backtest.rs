@@ -19,7 +19,6 @@ use analytics::Strategy;
 use chrono::{DateTime, Utc};
 use contract::{Side, Trade};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
 fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
@@ -120,20 +119,11 @@ fn main() -> anyhow::Result<()> {
     for n in 0..count {
         let trade = trade(n, count, &symbols, &mut prices, start);
         let json = trade.to_json();
-        let mut record = BaseRecord::to(&topic)
+        let record = BaseRecord::to(&topic)
             .key(trade.key())
             .payload(&json)
             .timestamp(trade.kafka_timestamp_ms());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((e, back)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
-                    std::thread::sleep(Duration::from_millis(5));
-                    record = back;
-                }
-                Err((e, _)) => return Err(e.into()),
-            }
-        }
+        testkit::send_waiting(&producer, record)?;
     }
     producer.flush(Duration::from_secs(120))?;
     println!(

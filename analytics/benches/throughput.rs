@@ -32,7 +32,6 @@ use chrono::{DateTime, Utc};
 use contract::{Side, Signal, Trade};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
@@ -84,20 +83,11 @@ fn produce(
                 recv_ts: now,
             };
             let json = trade.to_json();
-            let mut record = BaseRecord::to(topic)
+            let record = BaseRecord::to(topic)
                 .key(trade.key())
                 .payload(&json)
                 .timestamp(trade.kafka_timestamp_ms());
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((e, r)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
-                        record = r;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Err((e, _)) => panic!("produce: {e}"),
-                }
-            }
+            testkit::send_waiting(producer, record).unwrap_or_else(|e| panic!("produce: {e}"));
             sent += 1;
         }
         std::thread::sleep(Duration::from_millis(2));

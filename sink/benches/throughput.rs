@@ -22,7 +22,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use contract::{Action, Signal};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -100,17 +99,8 @@ fn send(
     value: &str,
     ts: i64,
 ) {
-    let mut record = BaseRecord::to(topic).key(key).payload(value).timestamp(ts);
-    loop {
-        match p.send(record) {
-            Ok(()) => return,
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                record = r;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err((e, _)) => panic!("produce: {e}"),
-        }
-    }
+    let record = BaseRecord::to(topic).key(key).payload(value).timestamp(ts);
+    testkit::send_waiting(p, record).unwrap_or_else(|e| panic!("produce: {e}"));
 }
 
 fn forward_settings(topic: &str, endpoint: std::net::SocketAddr, ack: bool) -> ForwardSettings {

@@ -14,7 +14,12 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::ToBytes;
+use rdkafka::producer::{
+    BaseRecord, DefaultProducerContext, FutureProducer, FutureRecord, ThreadedProducer,
+};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 /// Broker address for tests.
@@ -75,6 +80,28 @@ pub fn spark_ui_get(path: &str) -> String {
         "GET {path}: {head}"
     );
     body.to_string()
+}
+
+/// Sends `record` on a threaded producer, waiting while its queue is full (a benchmark's
+/// producer outruns the broker): backpressure, never a dropped record.
+pub fn send_waiting<K, P>(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut record: BaseRecord<'_, K, P>,
+) -> KafkaResult<()>
+where
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((e, back)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                std::thread::sleep(Duration::from_millis(1));
+                record = back;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
 }
 
 /// A topic name unique to this test run: `<test>-<random>`.

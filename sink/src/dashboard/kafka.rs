@@ -15,12 +15,13 @@ use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 use service::backoff::Backoff;
-use service::kafka::{ConflictingOption, KafkaSettings};
+use service::kafka::KafkaSettings;
 use service::metrics::Counter;
 use service::ratelimit::LogLimiter;
 use service::shutdown::Shutdown;
 
 use super::book::Book;
+use crate::forward::ConsumerError;
 use crate::line::{self, Skipped};
 
 /// librdkafka settings the dashboard sets itself, refused in `--kafka-option`.
@@ -71,15 +72,6 @@ impl ClientContext for Context {
 }
 
 impl ConsumerContext for Context {}
-
-/// The consumer could not be created.
-#[derive(Debug, thiserror::Error)]
-pub enum ConsumerError {
-    #[error(transparent)]
-    Option(#[from] ConflictingOption),
-    #[error("creating the Kafka consumer: {0}")]
-    Create(#[from] KafkaError),
-}
 
 /// A consumer that reads without a group; nothing is assigned yet.
 pub fn create(

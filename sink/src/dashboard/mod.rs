@@ -33,9 +33,10 @@ use tokio::net::TcpListener;
 
 pub use settings::{DashboardSettings, DEFAULT_LISTEN};
 
+use crate::forward::ConsumerError;
 use crate::line;
 use book::{Book, Limits};
-use kafka::{ConsumerError, KafkaState};
+use kafka::KafkaState;
 
 /// Why the dashboard could not start.
 #[derive(Debug, thiserror::Error)]
