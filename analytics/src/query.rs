@@ -81,12 +81,11 @@ pub fn dataframe(spark: &SparkSession, s: &Strategy) -> DataFrame {
         .fold(source, |df, d| apply(df, &d.step, false))
 }
 
-/// The strategy's steps on `source`, a batch DataFrame of raw rows with a `value` column
-/// holding the trade JSON: the backtest. The live query's steps, applied as a batch job:
-/// Spark ignores the watermark on a batch DataFrame, and the de-duplication drops every
-/// repeat (see `apply`).
-pub fn on_batch(source: DataFrame, s: &Strategy) -> DataFrame {
-    sql::steps(s)
+/// The strategy's steps on `source`, a batch DataFrame holding trades as `entry` says: the
+/// backtest. The live query's steps, applied as a batch job: Spark ignores the watermark on a
+/// batch DataFrame, and the de-duplication drops every repeat (see `apply`).
+pub fn on_batch(source: DataFrame, entry: sql::Entry, s: &Strategy) -> DataFrame {
+    sql::steps_from(s, entry)
         .iter()
         .fold(source, |df, d| apply(df, &d.step, true))
 }

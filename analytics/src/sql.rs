@@ -65,11 +65,25 @@ pub struct Described {
     pub step: Step,
 }
 
+/// How the rows the steps start from hold a trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// The trade JSON in `value`: Kafka's raw rows (the live query), or lines of text.
+    Json,
+    /// The trade's fields as columns (a Parquet file): no JSON to write and parse again.
+    Columns,
+}
+
 /// Every step from the raw Kafka rows (`key`, `value`, ...) to the sink's `key`, `value`.
 ///
 /// Panics on a strategy whose rules do not compile: [`Strategy::validate`] reports those, and
 /// every strategy from a file or `--set` is validated.
 pub fn steps(s: &Strategy) -> Vec<Described> {
+    steps_from(s, Entry::Json)
+}
+
+/// [`steps`] from rows that hold the trades as `entry` says: only the first step differs.
+pub fn steps_from(s: &Strategy, entry: Entry) -> Vec<Described> {
     let rules = s.compiled_rules();
     let instances = s.indicators.instances();
     // Indicators at this many bars before the last, besides the last bar's (each offset one
@@ -89,13 +103,19 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
     let lookback_s = bar_s * (lookback + s.bars.gap_fill as u64);
     let d = |what, step| Described { what, step };
     let mut out = vec![
-        d(
-            "parse each Kafka value as a trade; flag what is unusable",
-            Step::Select(vec![format!(
-                "from_json(CAST(value AS STRING), '{}') AS t",
-                parsed_schema()
-            )]),
-        ),
+        match entry {
+            Entry::Json => d(
+                "parse each Kafka value as a trade; flag what is unusable",
+                Step::Select(vec![format!(
+                    "from_json(CAST(value AS STRING), '{}') AS t",
+                    parsed_schema()
+                )]),
+            ),
+            Entry::Columns => d(
+                "each row's trade fields as a trade; flag what is unusable",
+                Step::Select(vec![format!("{} AS t", columns_as_trade())]),
+            ),
+        },
         d(
             "",
             Step::Select(vec![
@@ -391,6 +411,16 @@ fn parsed_schema() -> String {
         .join(", ")
 }
 
+/// The trade struct of [`parsed_schema`] from columns of those names, cast to its types.
+fn columns_as_trade() -> String {
+    let fields: Vec<String> = parsed_schema()
+        .split(", ")
+        .filter_map(|col| col.split_once(' '))
+        .map(|(name, ty)| format!("'{name}', CAST({name} AS {ty})"))
+        .collect();
+    format!("named_struct({})", fields.join(", "))
+}
+
 /// A symbol in Kraken's notation (`BTC/USD`, `ETH2.S/ETH`): anything else (a newline that
 /// would forge a line in a text sink, markup, an empty name) is a bad record.
 pub const SYMBOL_PATTERN: &str = "^[A-Z0-9.]{1,20}/[A-Z0-9.]{1,20}$";
@@ -559,6 +589,20 @@ mod tests {
             assert!(schema.contains(column), "{schema}");
         }
         assert_eq!(schema.split(',').count(), USED_FIELDS.len());
+    }
+
+    #[test]
+    fn columns_enter_as_the_parsed_trade() {
+        assert_eq!(
+            columns_as_trade(),
+            "named_struct('symbol', CAST(symbol AS STRING), 'trade_id', CAST(trade_id AS BIGINT), \
+             'price', CAST(price AS DOUBLE), 'qty', CAST(qty AS DOUBLE), \
+             'ts', CAST(ts AS TIMESTAMP))"
+        );
+        let s = Strategy::default();
+        let (json, columns) = (steps(&s), steps_from(&s, Entry::Columns));
+        assert_eq!(json[1..], columns[1..]);
+        assert_ne!(json[0], columns[0]);
     }
 
     #[test]

@@ -1,12 +1,14 @@
-//! Where a backtest's trades come from, as a batch DataFrame of raw rows with a `value`
-//! column holding the trade JSON: the shape the strategy's steps read from Kafka. Every input
-//! becomes that shape so that one plan (the live query's steps) serves all of them.
+//! Where a backtest's trades come from, as a batch DataFrame the strategy's steps read: raw
+//! rows with the trade JSON in `value` (the shape the live query reads from Kafka), or rows
+//! with the trade's fields as columns ([`Entry`]). Only the steps' first one, which makes
+//! each row a trade, depends on which: one plan (the live query's steps) serves every input.
 //!
 //! - Kafka: the strategy's topic between two times, read by Spark's Kafka batch source from
 //!   the offsets of those times (`startingTimestamp`, `endingTimestamp`), then cut exactly
 //!   on the record timestamp, which is the trade time.
 //! - JSON lines: our trade JSON, one per line (what `ingest` writes to Kafka), read as text.
-//! - Parquet: columns named as the trade's fields; written back as the same JSON.
+//! - Parquet: columns named as the trade's fields, read as columns (written as JSON to be
+//!   parsed again, they cost twice the time: measured with the backtest benchmark).
 //! - Kraken's trade-history CSV (`unix_time,price,volume`): turned into trades of `symbol`
 //!   with the same deterministic ids `ingest history --csv` gives them (`second × 10^6 + n`,
 //!   `n` counting the usable lines before it in the same second).
@@ -19,11 +21,8 @@ use spark_connect::functions::expr;
 use spark_connect::{DataFrame, SparkSession};
 
 use crate::query;
+pub use crate::sql::Entry;
 use crate::strategy::Strategy;
-
-/// JSON timestamps with microseconds, as the contract writes them (Spark's default keeps
-/// milliseconds).
-const MICROS: &str = "map('timestampFormat', 'yyyy-MM-dd\\'T\\'HH:mm:ss.SSSSSSXXX')";
 
 /// A file of trades.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,14 +124,18 @@ pub fn kafka_options(
     o
 }
 
-/// The trades of `input` in `[from, to)` as raw rows with the trade JSON in `value`.
+/// The trades of `input` in `[from, to)`, held as the [`Entry`] says.
 pub fn rows(
     spark: &SparkSession,
     s: &Strategy,
     input: &Input,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
-) -> DataFrame {
+) -> (DataFrame, Entry) {
+    let cut = |df: DataFrame, ts: &str| match range(ts, from, to) {
+        Some(cut) => df.filter(expr(&cut)),
+        None => df,
+    };
     match input {
         Input::Kafka { topic } => {
             let df = spark
@@ -141,41 +144,37 @@ pub fn rows(
                 .options(kafka_options(s, topic.as_deref(), from, to))
                 .load(None);
             // The offsets of a time are per partition and approximate: cut exactly.
-            match range("timestamp", from, to) {
-                Some(cut) => df.filter(expr(&cut)),
-                None => df,
-            }
+            (cut(df, "timestamp"), Entry::Json)
         }
         Input::File { path, format } => {
             let path = path.to_string_lossy();
-            let (df, ts) = match format {
+            match format {
                 FileFormat::JsonLines => (
-                    spark.read().format("text").load(Some(&path)),
-                    "CAST(get_json_object(value, '$.ts') AS TIMESTAMP)".to_string(),
+                    cut(
+                        spark.read().format("text").load(Some(&path)),
+                        "CAST(get_json_object(value, '$.ts') AS TIMESTAMP)",
+                    ),
+                    Entry::Json,
                 ),
                 FileFormat::Parquet => (
-                    spark
-                        .read()
-                        .format("parquet")
-                        .load(Some(&path))
-                        .select_expr(vec![&format!("to_json(struct(*), {MICROS}) AS value")]),
-                    "CAST(get_json_object(value, '$.ts') AS TIMESTAMP)".to_string(),
+                    cut(
+                        spark.read().format("parquet").load(Some(&path)),
+                        "CAST(ts AS TIMESTAMP)",
+                    ),
+                    Entry::Columns,
                 ),
-                FileFormat::KrakenCsv { symbol } => (kraken_csv(spark, &path, symbol), "ts".into()),
-            };
-            let df = match range(&ts, from, to) {
-                Some(cut) => df.filter(expr(&cut)),
-                None => df,
-            };
-            df.select_expr(vec!["value"])
+                FileFormat::KrakenCsv { symbol } => {
+                    (cut(kraken_csv(spark, &path, symbol), "ts"), Entry::Columns)
+                }
+            }
         }
     }
 }
 
-/// Kraken's CSV as trade JSON of `symbol` (and its `ts`, for the time range): lines that do
-/// not parse as a positive price and volume at a time are left out before the ids are
-/// counted, as `ingest history --csv` does. Side and order type are not in the file and not
-/// read by the strategy, so they are left out.
+/// Kraken's CSV as trades of `symbol`, the trade's fields as columns: lines that do not
+/// parse as a positive price and volume at a time are left out before the ids are counted,
+/// as `ingest history --csv` does. Side and order type are not in the file and not read by
+/// the strategy, so they are left out.
 fn kraken_csv(spark: &SparkSession, path: &str, symbol: &str) -> DataFrame {
     let symbol = symbol.replace('\'', "");
     spark
@@ -198,12 +197,12 @@ fn kraken_csv(spark: &SparkSession, path: &str, symbol: &str) -> DataFrame {
             "line",
         ])
         .select_expr(vec![
+            &format!("'{symbol}' AS symbol"),
+            "second * 1000000 + row_number() OVER (PARTITION BY second ORDER BY line) - 1 \
+             AS trade_id",
+            "price",
+            "qty",
             "ts",
-            &format!(
-                "to_json(named_struct('exchange', 'kraken', 'symbol', '{symbol}', \
-                 'trade_id', second * 1000000 + row_number() OVER (PARTITION BY second \
-                 ORDER BY line) - 1, 'price', price, 'qty', qty, 'ts', ts), {MICROS}) AS value"
-            ),
         ])
 }
 
