@@ -46,23 +46,14 @@ pub fn sink_options(s: &Strategy) -> HashMap<String, String> {
     o
 }
 
-/// Applies one step to a DataFrame; `batch` for a batch DataFrame, where Spark refuses
-/// `dropDuplicatesWithinWatermark` (measured, 4.2.0: "not supported with batch
-/// DataFrames/DataSets") and a plain `dropDuplicates` keeps the first row of each key, as the
-/// stream does within the watermark delay (a batch has no watermark: it drops every repeat).
-fn apply(df: DataFrame, step: &Step, batch: bool) -> DataFrame {
+/// Applies one step to a DataFrame.
+fn apply(df: DataFrame, step: &Step) -> DataFrame {
     let exprs = |v: &[String]| v.iter().map(|e| expr(e).expression().clone()).collect();
     match step {
         Step::Select(v) => df.select_expr(v.iter().map(String::as_str).collect()),
         Step::Filter(e) => df.filter(expr(e)),
         Step::Observe { name, exprs: v } => df.observe(name, exprs(v)),
         Step::Watermark { column, delay } => df.with_watermark(column, delay),
-        Step::Dedup(columns) if batch => {
-            df.drop_duplicates(Some(columns.iter().map(String::as_str).collect()))
-        }
-        Step::Dedup(columns) => {
-            df.drop_duplicates_within_watermark(Some(columns.iter().map(String::as_str).collect()))
-        }
         Step::Aggregate { keys, aggs } => df
             .group_by(keys.iter().map(|k| expr(k)).collect::<Vec<_>>())
             .agg(exprs(aggs)),
@@ -78,16 +69,16 @@ pub fn dataframe(spark: &SparkSession, s: &Strategy) -> DataFrame {
         .load(None);
     sql::steps(s)
         .iter()
-        .fold(source, |df, d| apply(df, &d.step, false))
+        .fold(source, |df, d| apply(df, &d.step))
 }
 
 /// The strategy's steps on `source`, a batch DataFrame holding trades as `entry` says: the
 /// backtest. The live query's steps, applied as a batch job: Spark ignores the watermark on a
-/// batch DataFrame, and the de-duplication drops every repeat (see `apply`).
+/// batch DataFrame, so a bar holds every trade of its interval.
 pub fn on_batch(source: DataFrame, entry: sql::Entry, s: &Strategy) -> DataFrame {
     sql::steps_from(s, entry)
         .iter()
-        .fold(source, |df, d| apply(df, &d.step, true))
+        .fold(source, |df, d| apply(df, &d.step))
 }
 
 /// Sets the session settings a query of `s` runs with (see [`start`]); for a batch job of

@@ -313,15 +313,23 @@ pub struct Bar {
 
 /// Bars per symbol, in time order, from trades in any order. Open and close are the first and
 /// last trade by `(ts, trade_id)`. Only intervals with trades have a bar. A trade given twice
-/// (the same symbol and trade id) counts once, as the query drops repeats; unlike the query,
-/// which forgets a trade once the watermark passed it (a later repeat is late anyway), this
-/// remembers them all.
+/// (the same symbol, id, time, price and quantity: a re-sent snapshot) counts once, as the
+/// query drops repeats among the trades of a bar; a repeat after its bar was emitted is late
+/// for the query, and not given to this.
 pub fn bars(trades: &[Trade], interval_s: u64) -> BTreeMap<String, Vec<Bar>> {
     let step = interval_s as i64 * 1_000_000;
     let mut seen = std::collections::HashSet::new();
     let mut sorted: Vec<&Trade> = trades
         .iter()
-        .filter(|t| seen.insert((t.symbol.as_str(), t.trade_id)))
+        .filter(|t| {
+            seen.insert((
+                t.symbol.as_str(),
+                t.trade_id,
+                t.ts,
+                t.price.to_bits(),
+                t.qty.to_bits(),
+            ))
+        })
         .collect();
     sorted.sort_by_key(|t| (t.ts, t.trade_id));
     let mut out: BTreeMap<String, BTreeMap<i64, Bar>> = BTreeMap::new();

@@ -34,9 +34,6 @@ pub const RECORDS: &str = "records";
 /// processing time than `source.max_ahead_s`.
 pub const AHEAD_RECORDS: &str = "ahead_records";
 
-/// The columns that make two rows the same trade: a repeat is dropped before the bars.
-pub const TRADE_KEY: [&str; 2] = ["symbol", "trade_id"];
-
 /// One transformation of the streaming DataFrame.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
@@ -48,9 +45,6 @@ pub enum Step {
     Observe { name: String, exprs: Vec<String> },
     /// `withWatermark(column, delay)`.
     Watermark { column: String, delay: String },
-    /// `dropDuplicatesWithinWatermark(columns)`: the first row of each key within the
-    /// watermark delay (a plain `dropDuplicates` in a batch query).
-    Dedup(Vec<String>),
     /// `groupBy(keys).agg(aggregates)`.
     Aggregate {
         keys: Vec<String>,
@@ -153,34 +147,34 @@ pub fn steps_from(s: &Strategy, entry: Entry) -> Vec<Described> {
             },
         ),
         d(
-            "a trade sent twice (a re-sent snapshot) counts once",
-            Step::Dedup(TRADE_KEY.map(String::from).to_vec()),
-        ),
-        d(
-            "OHLCV bars: tumbling event-time windows per symbol",
+            "bars: the trades of tumbling event-time windows per symbol, in time order; a \
+             trade sent twice (a re-sent snapshot) counts once",
+            // De-duplicating here rather than in a stateful step of its own saves a shuffle
+            // of every trade and a state store per micro-batch (measured: see
+            // docs/performance.md); a repeat is the same trade, so it falls in the same bar.
             Step::Aggregate {
                 keys: vec![
                     format!("window(ts, '{bar_s} seconds') AS bar"),
                     "symbol".into(),
                 ],
                 aggs: vec![
-                    "min_by(price, struct(ts, trade_id)) AS open".into(),
-                    "max(price) AS high".into(),
-                    "min(price) AS low".into(),
-                    "max_by(price, struct(ts, trade_id)) AS close".into(),
-                    "sum(qty) AS volume".into(),
-                    "count(1) AS trades".into(),
+                    "array_sort(array_distinct(collect_list(struct(ts, trade_id, price, qty)))) \
+                     AS t"
+                        .into(),
                 ],
             },
         ),
         d(
-            "a bar's event time is its window_time, for the chained window",
+            "OHLCV (open and close by time, then trade id); a bar's event time is its \
+             window_time, for the chained window",
             Step::Select(vec![
                 "symbol".into(),
                 "window_time(bar) AS bar_time".into(),
-                "named_struct('bar_end', bar.end, 'bar_start', bar.start, 'open', open, \
-                 'high', high, 'low', low, 'close', close, 'volume', volume, 'trades', trades) \
-                 AS b"
+                "named_struct('bar_end', bar.end, 'bar_start', bar.start, \
+                 'open', element_at(t, 1).price, 'high', array_max(t.price), \
+                 'low', array_min(t.price), 'close', element_at(t, -1).price, \
+                 'volume', aggregate(t.qty, 0D, (v, q) -> v + q), \
+                 'trades', CAST(size(t) AS BIGINT)) AS b"
                     .into(),
             ]),
         ),
@@ -554,9 +548,6 @@ pub fn describe(steps: &[Described]) -> String {
                 format!("OBSERVE {name}: {}", exprs.join(", "))
             }
             Step::Watermark { column, delay } => format!("WATERMARK {column} DELAY {delay}"),
-            Step::Dedup(columns) => {
-                format!("DROP DUPLICATES WITHIN WATERMARK {}", columns.join(", "))
-            }
             Step::Aggregate { keys, aggs } => format!(
                 "GROUP BY {}\nAGGREGATE\n    {}",
                 keys.join(", "),
@@ -616,16 +607,13 @@ mod tests {
                 Step::Filter(_) => "filter",
                 Step::Observe { .. } => "observe",
                 Step::Watermark { .. } => "watermark",
-                Step::Dedup(_) => "dedup",
                 Step::Aggregate { .. } => "aggregate",
             })
             .collect();
         let order = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
         assert!(order("observe") < order("filter"));
         assert!(order("filter") < order("watermark"));
-        // The repeats go before the bars, and need the watermark to forget keys.
-        assert!(order("watermark") < order("dedup"));
-        assert!(order("dedup") < order("aggregate"));
+        assert!(order("watermark") < order("aggregate"));
         assert_eq!(kinds.iter().filter(|k| **k == "aggregate").count(), 2);
         let text = all_sql(&s);
         assert!(text.contains("window(ts, '60 seconds') AS bar"), "{text}");
@@ -664,7 +652,7 @@ mod tests {
         );
         assert!(text.contains("count_if(valid AND ahead) AS ahead_records"));
         assert!(text.contains("WHERE valid AND NOT ahead"));
-        assert!(text.contains("DROP DUPLICATES WITHIN WATERMARK symbol, trade_id"));
+        assert!(text.contains("array_distinct(collect_list(struct(ts, trade_id, price, qty)))"));
         s.source.max_ahead_s = 0;
         let text = all_sql(&s);
         assert!(text.contains("false AS ahead"), "{text}");
@@ -744,7 +732,7 @@ mod tests {
                 Step::Filter(e) => vec![e],
                 Step::Observe { exprs, .. } => exprs,
                 Step::Aggregate { keys, aggs } => keys.into_iter().chain(aggs).collect(),
-                Step::Watermark { .. } | Step::Dedup(_) => vec![],
+                Step::Watermark { .. } => vec![],
             };
             for e in exprs {
                 let mut depth = 0i32;
