@@ -147,8 +147,8 @@ pub fn steps_from(s: &Strategy, entry: Entry) -> Vec<Described> {
             },
         ),
         d(
-            "bars: the trades of tumbling event-time windows per symbol, in time order; a \
-             trade sent twice (a re-sent snapshot) counts once",
+            "bars: the set of trades of tumbling event-time windows per symbol; a trade sent \
+             twice (a re-sent snapshot) counts once",
             // De-duplicating here rather than in a stateful step of its own saves a shuffle
             // of every trade and a state store per micro-batch (measured: see
             // docs/performance.md); a repeat is the same trade, so it falls in the same bar.
@@ -157,11 +157,9 @@ pub fn steps_from(s: &Strategy, entry: Entry) -> Vec<Described> {
                     format!("window(ts, '{bar_s} seconds') AS bar"),
                     "symbol".into(),
                 ],
-                aggs: vec![
-                    "array_sort(array_distinct(collect_list(struct(ts, trade_id, price, qty)))) \
-                     AS t"
-                        .into(),
-                ],
+                // A set (hashed, linear) rather than a sorted list: open and close are the
+                // least and greatest trades by (time, trade id), found in one pass each.
+                aggs: vec!["collect_set(struct(ts, trade_id, price, qty)) AS t".into()],
             },
         ),
         d(
@@ -171,8 +169,8 @@ pub fn steps_from(s: &Strategy, entry: Entry) -> Vec<Described> {
                 "symbol".into(),
                 "window_time(bar) AS bar_time".into(),
                 "named_struct('bar_end', bar.end, 'bar_start', bar.start, \
-                 'open', element_at(t, 1).price, 'high', array_max(t.price), \
-                 'low', array_min(t.price), 'close', element_at(t, -1).price, \
+                 'open', array_min(t).price, 'high', array_max(t.price), \
+                 'low', array_min(t.price), 'close', array_max(t).price, \
                  'volume', aggregate(t.qty, 0D, (v, q) -> v + q), \
                  'trades', CAST(size(t) AS BIGINT)) AS b"
                     .into(),
@@ -652,7 +650,7 @@ mod tests {
         );
         assert!(text.contains("count_if(valid AND ahead) AS ahead_records"));
         assert!(text.contains("WHERE valid AND NOT ahead"));
-        assert!(text.contains("array_distinct(collect_list(struct(ts, trade_id, price, qty)))"));
+        assert!(text.contains("collect_set(struct(ts, trade_id, price, qty)) AS t"));
         s.source.max_ahead_s = 0;
         let text = all_sql(&s);
         assert!(text.contains("false AS ahead"), "{text}");
