@@ -9,8 +9,9 @@
 //! interval and the latency does not grow over the run.
 //!
 //! Needs the local stack (`spark/stack up`). Run: `cargo bench -p e2e --bench pipeline`.
-//! `PIPELINE_RATES` (trades/s, comma-separated; default 2000,10000,30000) and
-//! `PIPELINE_SECONDS` (per rate, default 40) change the runs.
+//! `PIPELINE_RATES` (trades/s, comma-separated; default 2000,10000,30000),
+//! `PIPELINE_SECONDS` (per rate, default 40), `PIPELINE_TRIGGER_MS` (the query's trigger,
+//! default 1000) and `PIPELINE_DELAY_MS` (the watermark delay, default 1000) change the runs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -49,29 +50,33 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn main() {
     let rates: Vec<f64> = env_or("PIPELINE_RATES", "2000,10000,30000");
     let seconds = env_or::<u64>("PIPELINE_SECONDS", "40")[0];
+    let trigger_ms = env_or::<u64>("PIPELINE_TRIGGER_MS", "1000")[0];
+    let delay_ms = env_or::<u64>("PIPELINE_DELAY_MS", "1000")[0];
     println!(
-        "pipeline benchmark: {} symbols, 1 s bars, lookback 30, every bar a signal, {seconds} s per rate",
+        "pipeline benchmark: {} symbols, 1 s bars, lookback 30, every bar a signal, trigger \
+         {trigger_ms} ms, watermark delay {delay_ms} ms, {seconds} s per rate",
         SYMBOLS.len()
     );
     println!(
-        "{:>10} {:>12} {:>14} {:>16} {:>12} {:>22}",
+        "{:>10} {:>12} {:>14} {:>20} {:>12} {:>22}",
         "offered/s",
         "ingested/s",
         "spark rows/s",
-        "batch ms p50/max",
+        "batch ms p50/p90/max",
         "signals/s",
         "bar close->rx ms p50/p99/max"
     );
     for rate in rates {
-        run(rate, seconds);
+        run(rate, seconds, trigger_ms, delay_ms);
     }
 }
 
-fn run(rate: f64, seconds: u64) {
+fn run(rate: f64, seconds: u64, trigger_ms: u64, delay_ms: u64) {
     let mut strategy = path::strategy();
     strategy.bars.lookback = 30;
     strategy.rules.every_bar = true;
-    strategy.query.trigger_interval_ms = 1000;
+    strategy.query.trigger_interval_ms = trigger_ms;
+    strategy.bars.watermark_delay_ms = Some(delay_ms);
     strategy.source.max_offsets_per_trigger = 1_000_000;
     let p = Pipeline::start(Options {
         name: format!("bench-{rate}"),
@@ -133,13 +138,14 @@ fn run(rate: f64, seconds: u64) {
         recent.iter().map(|b| b.processed_rows_per_s).sum::<f64>() / recent.len() as f64
     };
     println!(
-        "{:>10.0} {:>12.0} {:>14.0} {:>16} {:>12.1} {:>22}",
+        "{:>10.0} {:>12.0} {:>14.0} {:>20} {:>12.1} {:>22}",
         rate,
         ingested,
         processed,
         format!(
-            "{:.0}/{:.0}",
+            "{:.0}/{:.0}/{:.0}",
             percentile(&durations, 0.5),
+            percentile(&durations, 0.9),
             durations.last().copied().unwrap_or(f64::NAN)
         ),
         signals,
