@@ -165,6 +165,23 @@ pub enum Command {
     /// (and optionally a topic), and a trading simulation on Spark whose metrics are printed
     /// as a table (and written as JSON with --metrics). Progress goes to stderr.
     Backtest(BacktestFlags),
+    /// Warm a freshly started Spark Connect server: run the strategy's steps (with 1 s bars)
+    /// over synthetic trades from Spark's `rate` source into the `noop` sink for --seconds,
+    /// then stop. Its first minutes of micro-batches then do not fall on the real queries
+    /// (`spark/stack up` runs this). Touches no topic, query or checkpoint of the strategy.
+    Warm {
+        /// Strategy file (TOML); built-in defaults without it.
+        #[arg(long = "config", short = 'c', env = "ANALYTICS_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        strategy: StrategyFlags,
+        /// How long the warm-up query runs, in seconds.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Synthetic trades per second.
+        #[arg(long, default_value_t = 2000)]
+        rate: u32,
+    },
     /// Print the plan Spark will run for a strategy: the SQL steps, then Spark's parsed and
     /// analyzed plans, and, when the strategy's query is running, its optimized and physical
     /// plans. Starts nothing.

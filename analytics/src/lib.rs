@@ -20,6 +20,7 @@
 //!   query, resubmits it from its checkpoint with backoff, reconnects, gives up on invalid plans.
 //! - [`backtest`]: the strategy's steps as a batch job over history (Kafka between two
 //!   times, or a file), signals to a file or topic, and a trading simulation on Spark.
+//! - [`warm`]: a throwaway run of a strategy's steps that warms a freshly started server.
 //! - [`progress`]: Spark's progress JSON, reduced to what operators look at.
 //! - [`text`]: everything the CLI prints (tables, watch lines, what submit and stop did).
 //! - [`ui`]: the last run of a query that is no longer active, from the Spark UI.
@@ -41,6 +42,7 @@ pub mod strategy;
 pub mod supervise;
 pub mod text;
 pub mod ui;
+pub mod warm;
 
 pub use error::Error;
 pub use strategy::Strategy;

@@ -129,6 +129,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("metrics written to {}", path.display());
             }
         }
+        Command::Warm {
+            config,
+            strategy,
+            seconds,
+            rate,
+        } => {
+            let strategies = strategy::load_all(config.as_slice(), &strategy.overrides)?;
+            let spark = connection.connect()?;
+            let settings = analytics::warm::WarmSettings {
+                duration: std::time::Duration::from_secs(seconds),
+                rate,
+            };
+            eprintln!(
+                "warming the server with {}'s steps for {seconds} s",
+                strategies[0].name
+            );
+            print!(
+                "{}",
+                text::warmed(&analytics::warm::run(&spark, &strategies[0], &settings)?)
+            );
+        }
         Command::Explain { config, strategy } => {
             let strategies = strategy::load_all(config.as_slice(), &strategy.overrides)?;
             let spark = connection.connect()?;

@@ -67,15 +67,13 @@ pub fn dataframe(spark: &SparkSession, s: &Strategy) -> DataFrame {
         .format("kafka")
         .options(source_options(s))
         .load(None);
-    sql::steps(s)
-        .iter()
-        .fold(source, |df, d| apply(df, &d.step))
+    steps_on(source, sql::Entry::Json, s)
 }
 
-/// The strategy's steps on `source`, a batch DataFrame holding trades as `entry` says: the
-/// backtest. The live query's steps, applied as a batch job: Spark ignores the watermark on a
-/// batch DataFrame, so a bar holds every trade of its interval.
-pub fn on_batch(source: DataFrame, entry: sql::Entry, s: &Strategy) -> DataFrame {
+/// The strategy's steps on `source`, a DataFrame holding trades as `entry` says: the live
+/// query's (Kafka), a backtest's (a batch DataFrame of history, where Spark ignores the
+/// watermark, so a bar holds every trade of its interval) and the warm-up's.
+pub fn steps_on(source: DataFrame, entry: sql::Entry, s: &Strategy) -> DataFrame {
     sql::steps_from(s, entry)
         .iter()
         .fold(source, |df, d| apply(df, &d.step))

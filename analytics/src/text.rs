@@ -321,6 +321,17 @@ pub fn metric_cells(m: &crate::backtest::Metrics) -> Vec<String> {
     ]
 }
 
+/// What `warm` did.
+pub fn warmed(w: &crate::warm::Warmed) -> String {
+    format!(
+        "warmed the server in {:.1} s: {} micro-batches with data, the first {} ms, the last {} ms\n",
+        w.elapsed.as_secs_f64(),
+        w.batches,
+        w.first_batch_ms,
+        w.last_batch_ms
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,9 @@
 //! Needs the local stack (`spark/stack up`). Run: `cargo bench -p e2e --bench pipeline`.
 //! `PIPELINE_RATES` (trades/s, comma-separated; default 2000,10000,30000),
 //! `PIPELINE_SECONDS` (per rate, default 40), `PIPELINE_TRIGGER_MS` (the query's trigger,
-//! default 1000) and `PIPELINE_DELAY_MS` (the watermark delay, default 1000) change the runs.
+//! default 1000), `PIPELINE_DELAY_MS` (the watermark delay, default 1000) and
+//! `PIPELINE_WARMUP_S` (seconds after the start not measured, default 10; 0 right after
+//! `spark/stack up` measures a cold server) change the runs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -52,9 +54,10 @@ fn main() {
     let seconds = env_or::<u64>("PIPELINE_SECONDS", "40")[0];
     let trigger_ms = env_or::<u64>("PIPELINE_TRIGGER_MS", "1000")[0];
     let delay_ms = env_or::<u64>("PIPELINE_DELAY_MS", "1000")[0];
+    let warmup_s = env_or::<u64>("PIPELINE_WARMUP_S", "10")[0];
     println!(
         "pipeline benchmark: {} symbols, 1 s bars, lookback 30, every bar a signal, trigger \
-         {trigger_ms} ms, watermark delay {delay_ms} ms, {seconds} s per rate",
+         {trigger_ms} ms, watermark delay {delay_ms} ms, {seconds} s per rate after {warmup_s} s",
         SYMBOLS.len()
     );
     println!(
@@ -67,11 +70,11 @@ fn main() {
         "bar close->rx ms p50/p99/max"
     );
     for rate in rates {
-        run(rate, seconds, trigger_ms, delay_ms);
+        run(rate, seconds, trigger_ms, delay_ms, warmup_s);
     }
 }
 
-fn run(rate: f64, seconds: u64, trigger_ms: u64, delay_ms: u64) {
+fn run(rate: f64, seconds: u64, trigger_ms: u64, delay_ms: u64, warmup_s: u64) {
     let mut strategy = path::strategy();
     strategy.bars.lookback = 30;
     strategy.rules.every_bar = true;
@@ -97,7 +100,7 @@ fn run(rate: f64, seconds: u64, trigger_ms: u64, delay_ms: u64) {
         security: None,
     });
     // Warm-up: the query's first batches plan and compile; measure after that.
-    std::thread::sleep(Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(warmup_s));
     let t0 = Instant::now();
     let wall0 = SystemTime::now();
     let produced0 = p.trades_produced();

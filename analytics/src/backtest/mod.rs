@@ -3,7 +3,7 @@
 //!
 //! The trades come from the strategy's Kafka topic between two times or from a file
 //! ([`input`]), as raw rows with the trade JSON in `value` (what the live query reads from
-//! Kafka) or the trade's fields as columns. The strategy's steps ([`crate::query::on_batch`], built by the same code as the
+//! Kafka) or the trade's fields as columns. The strategy's steps ([`crate::query::steps_on`], built by the same code as the
 //! live query) turn them into the signal JSON; on a batch DataFrame Spark ignores the
 //! watermark, and the de-duplication step becomes a plain `dropDuplicates` (Spark refuses
 //! `dropDuplicatesWithinWatermark` in batch), so the signals are the live query's, id for id. The run
@@ -167,7 +167,7 @@ pub fn run(
     };
     phases.start("bars and signals");
     let (rows, entry) = input::rows(spark, &s, &input, settings.from, settings.to);
-    let bars = query::on_batch(rows, entry, &s)
+    let bars = query::steps_on(rows, entry, &s)
         .select_expr(vec![
             "key",
             "value",
