@@ -83,13 +83,21 @@ pub fn steps_from(s: &Strategy, entry: Entry) -> Vec<Described> {
     // Indicators at this many bars before the last, besides the last bar's (each offset one
     // more evaluation of them all, over the window without its last bars).
     let mut back = 0;
+    // The series the rules read at an earlier bar, with that offset: only those are computed
+    // there (MACD's fold at the bar before, unread by the default rules, was a fifth of a
+    // backtest's window time).
+    let mut read_earlier: BTreeSet<(String, u32)> = BTreeSet::new();
     for r in &rules {
         r.when.reads(&mut |series, k| {
-            if matches!(series, Series::Indicator(_)) {
+            if let Series::Indicator(name) = series {
                 back = back.max(k);
+                if k > 0 {
+                    read_earlier.insert((name.clone(), k));
+                }
             }
         });
     }
+    let wanted = |name: &str, k: u32| k == 0 || read_earlier.contains(&(name.to_string(), k));
     let bar_s = s.bars.interval_s;
     let lookback = s.bars.lookback as u64;
     // The window reaches `gap_fill` bars further back than the L intervals it evaluates, only
@@ -281,6 +289,7 @@ pub fn steps_from(s: &Strategy, entry: Entry) -> Vec<Described> {
             instances
                 .iter()
                 .enumerate()
+                .filter(|(_, i)| i.series.iter().any(|(name, _)| wanted(name, k)))
                 .map(|(n, i)| (format!("i{n}"), i.kind.base(&window(i, k)))),
         )
     };
@@ -299,13 +308,16 @@ pub fn steps_from(s: &Strategy, entry: Entry) -> Vec<Described> {
         let base_col = at_back("base", k);
         struct_of(instances.iter().enumerate().flat_map(|(n, i)| {
             let base_col = &base_col;
-            i.series.iter().map(move |(name, output)| {
-                (
-                    name.clone(),
-                    i.kind
-                        .output(&window(i, k), &format!("{base_col}.i{n}"), output),
-                )
-            })
+            i.series
+                .iter()
+                .filter(move |(name, _)| wanted(name, k))
+                .map(move |(name, output)| {
+                    (
+                        name.clone(),
+                        i.kind
+                            .output(&window(i, k), &format!("{base_col}.i{n}"), output),
+                    )
+                })
         }))
     };
     out.push(d(
@@ -708,9 +720,20 @@ mod tests {
         );
         assert!(text.contains("IF(fired[6], 'mine', NULL)"), "{text}");
         assert_eq!(text.matches("ind_prev3.`rsi` - 3e1D").count(), 1, "{text}");
-        // Without custom rules the query is what it was: the bar before only.
+        // Only what is read there: `rsi` at 3 bars back, nothing else.
+        assert!(
+            text.contains("named_struct('rsi', base_prev3.i3) AS ind_prev3"),
+            "{text}"
+        );
+        // Without custom rules the query is what it was: the bar before only, and there only
+        // the series the presets read (MACD and Bollinger are not enabled by default).
         let text = all_sql(&Strategy::default());
         assert!(!text.contains("_prev2") && text.contains("AS ind_prev"));
+        assert_eq!(text.matches("'slow', 0D").count(), 1, "{text}");
+        assert!(
+            !text.contains("base_prev.i4") && text.contains("base_prev.i3"),
+            "{text}"
+        );
         // Rules that read no earlier indicator value need no earlier window.
         let mut s = with_custom("close > prev(close, 3)");
         s.rules.enabled.clear();
