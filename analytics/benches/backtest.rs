@@ -87,19 +87,7 @@ fn main() -> anyhow::Result<()> {
     }
     .connect()?;
     let t = Instant::now();
-    spark
-        .read()
-        .format("text")
-        .load(Some(&jsonl.to_string_lossy()))
-        .select_expr(vec![&format!(
-            "from_json(value, '{}') AS t",
-            contract::TRADE_SPARK_SCHEMA
-        )])
-        .select_expr(vec!["t.*"])
-        .write()
-        .format("parquet")
-        .mode("overwrite")
-        .save(Some(&parquet.to_string_lossy()))?;
+    backtest::input::jsonl_as_parquet(&spark, &jsonl, &parquet)?;
     println!(
         "as Parquet (by Spark) in {:.1} s",
         t.elapsed().as_secs_f64()

@@ -20,6 +20,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use spark_connect::functions::expr;
 use spark_connect::{DataFrame, SparkSession};
 
+use crate::error::{Error, SparkContext};
 use crate::query;
 pub use crate::sql::Entry;
 use crate::strategy::Strategy;
@@ -169,6 +170,26 @@ pub fn rows(
             }
         }
     }
+}
+
+/// Writes a file of our trade JSON lines as Parquet in the shape a backtest reads (columns
+/// named as the trade's fields), replacing what is at `parquet`; Spark does the writing, so
+/// both paths are on the filesystem the cluster reads.
+pub fn jsonl_as_parquet(spark: &SparkSession, jsonl: &Path, parquet: &Path) -> Result<(), Error> {
+    spark
+        .read()
+        .format("text")
+        .load(Some(&jsonl.to_string_lossy()))
+        .select_expr(vec![&format!(
+            "from_json(value, '{}') AS t",
+            contract::TRADE_SPARK_SCHEMA
+        )])
+        .select_expr(vec!["t.*"])
+        .write()
+        .format("parquet")
+        .mode("overwrite")
+        .save(Some(&parquet.to_string_lossy()))
+        .during(|| format!("write {} as Parquet", jsonl.display()))
 }
 
 /// Kraken's CSV as trades of `symbol`, the trade's fields as columns: lines that do not

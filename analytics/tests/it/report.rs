@@ -194,25 +194,6 @@ fn the_report_draws_every_symbol_in_a_browser_and_the_topic_gets_the_signals() {
     });
 }
 
-/// The Parquet file of `trades`, written by Spark from their JSON lines (columns named as the
-/// trade's fields).
-fn write_parquet(jsonl: &Path, path: &Path) {
-    support::spark()
-        .read()
-        .format("text")
-        .load(Some(&jsonl.to_string_lossy()))
-        .select_expr(vec![&format!(
-            "from_json(value, '{}') AS t",
-            contract::TRADE_SPARK_SCHEMA
-        )])
-        .select_expr(vec!["t.*"])
-        .write()
-        .format("parquet")
-        .mode("overwrite")
-        .save(Some(&path.to_string_lossy()))
-        .expect("write the Parquet trades");
-}
-
 /// The signals of a Parquet output, read back through Spark as the signal JSON.
 fn read_parquet(path: &Path) -> Vec<Signal> {
     support::spark()
@@ -279,7 +260,8 @@ fn parquet_and_kraken_csv_inputs_and_parquet_output_give_the_json_lines_signals(
 
     // Parquet in, JSON lines out.
     let parquet_in = dir.join("trades.parquet");
-    write_parquet(&jsonl, &parquet_in);
+    analytics::backtest::input::jsonl_as_parquet(&support::spark(), &jsonl, &parquet_in)
+        .expect("write the Parquet trades");
     let jsonl_out = dir.join("from-parquet.jsonl");
     run(
         &strategy,
