@@ -6,7 +6,8 @@
 //! `target/bench-backtest/`, as Parquet (written by Spark from those lines) and to a fresh
 //! Kafka topic (4 partitions, key = symbol, record time = trade time). Then runs the backtest
 //! over each and prints trades/s and the time of each phase. `BENCH_TRADES=1000000` gives a
-//! run of a few minutes.
+//! run of a few minutes; `BENCH_INPUTS=parquet` (a comma list of `jsonl`, `parquet`, `kafka`)
+//! runs only those inputs, and prepares only what they read.
 //! Run: `cargo bench -p analytics --bench backtest`.
 
 use std::io::Write as _;
@@ -55,6 +56,8 @@ fn trade(
 fn main() -> anyhow::Result<()> {
     let count: u64 = env("BENCH_TRADES", 10_000_000);
     let n_symbols: usize = env("BENCH_SYMBOLS", 10);
+    let selected: String = env("BENCH_INPUTS", "jsonl,parquet,kafka".to_string());
+    let wants = |input: &str| selected.split(',').any(|s| s.trim() == input);
     let symbols: Vec<String> = (0..n_symbols).map(|i| format!("B{i:03}/USD")).collect();
     let start: DateTime<Utc> = "2026-11-20T00:00:00Z".parse()?;
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-backtest");
@@ -86,38 +89,19 @@ fn main() -> anyhow::Result<()> {
         ..Connection::default()
     }
     .connect()?;
-    let t = Instant::now();
-    backtest::input::jsonl_as_parquet(&spark, &jsonl, &parquet)?;
-    println!(
-        "as Parquet (by Spark) in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    if wants("parquet") {
+        let t = Instant::now();
+        backtest::input::jsonl_as_parquet(&spark, &jsonl, &parquet)?;
+        println!(
+            "as Parquet (by Spark) in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
 
     let topic = testkit::rand_topic("bench-backtest");
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(testkit::create_topic(&topic, 4));
-    let t = Instant::now();
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", testkit::brokers())
-        .set("linger.ms", "20")
-        .set("compression.type", "lz4")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()?;
-    let mut prices: Vec<f64> = (0..n_symbols).map(|i| 100.0 + 10.0 * i as f64).collect();
-    for n in 0..count {
-        let trade = trade(n, count, &symbols, &mut prices, start);
-        let json = trade.to_json();
-        let record = BaseRecord::to(&topic)
-            .key(trade.key())
-            .payload(&json)
-            .timestamp(trade.kafka_timestamp_ms());
-        testkit::send_waiting(&producer, record)?;
+    if wants("kafka") {
+        load_kafka(&topic, count, &symbols, start)?;
     }
-    producer.flush(Duration::from_secs(120))?;
-    println!(
-        "to Kafka topic {topic} in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
 
     let mut strategy = Strategy {
         name: "bench_backtest".into(),
@@ -127,6 +111,7 @@ fn main() -> anyhow::Result<()> {
     strategy.source.topic = topic.clone();
     let inputs = [
         (
+            "jsonl",
             "JSON lines",
             Input::File {
                 path: jsonl,
@@ -134,16 +119,20 @@ fn main() -> anyhow::Result<()> {
             },
         ),
         (
+            "parquet",
             "Parquet",
             Input::File {
                 path: parquet,
                 format: FileFormat::Parquet,
             },
         ),
-        ("Kafka", Input::Kafka { topic: None }),
+        ("kafka", "Kafka", Input::Kafka { topic: None }),
     ];
     println!("input       trades/s   total s   phases");
-    for (what, input) in inputs {
+    for (key, what, input) in inputs {
+        if !wants(key) {
+            continue;
+        }
         let settings = BacktestSettings {
             input,
             ui_url: std::env::var("SPARK_UI_URL")
@@ -167,5 +156,41 @@ fn main() -> anyhow::Result<()> {
             report.bars
         );
     }
+    Ok(())
+}
+
+/// Writes the same trades to a fresh topic (4 partitions, key = symbol, record time = trade
+/// time), as ingest would.
+fn load_kafka(
+    topic: &str,
+    count: u64,
+    symbols: &[String],
+    start: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(testkit::create_topic(topic, 4));
+    let t = Instant::now();
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", testkit::brokers())
+        .set("linger.ms", "20")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let mut prices: Vec<f64> = (0..symbols.len()).map(|i| 100.0 + 10.0 * i as f64).collect();
+    for n in 0..count {
+        let trade = trade(n, count, symbols, &mut prices, start);
+        let json = trade.to_json();
+        let record = BaseRecord::to(topic)
+            .key(trade.key())
+            .payload(&json)
+            .timestamp(trade.kafka_timestamp_ms());
+        testkit::send_waiting(&producer, record)?;
+    }
+    producer.flush(Duration::from_secs(120))?;
+    println!(
+        "to Kafka topic {topic} in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
     Ok(())
 }
