@@ -176,7 +176,9 @@ fn load_kafka(
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
-    let mut prices: Vec<f64> = (0..symbols.len()).map(|i| 100.0 + 10.0 * i as f64).collect();
+    let mut prices: Vec<f64> = (0..symbols.len())
+        .map(|i| 100.0 + 10.0 * i as f64)
+        .collect();
     for n in 0..count {
         let trade = trade(n, count, symbols, &mut prices, start);
         let json = trade.to_json();

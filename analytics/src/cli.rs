@@ -165,6 +165,11 @@ pub enum Command {
     /// (and optionally a topic), and a trading simulation on Spark whose metrics are printed
     /// as a table (and written as JSON with --metrics). Progress goes to stderr.
     Backtest(BacktestFlags),
+    /// Measure how late trades reached the query in a range of the strategy's topic (or a
+    /// file of trades as ingest wrote them), to choose `bars.watermark_delay_ms`: for each
+    /// delay, the trades it would have dropped, and the smallest delay that drops at most
+    /// --max-late-share of them. Runs on Spark; one row comes back.
+    Lateness(LatenessFlags),
     /// Warm a freshly started Spark Connect server: run the strategy's steps (with 1 s bars)
     /// over synthetic trades from Spark's `rate` source into the `noop` sink for --seconds,
     /// then stop. Its first minutes of micro-batches then do not fall on the real queries
@@ -194,9 +199,10 @@ pub enum Command {
     },
 }
 
-/// The flags of `backtest`.
+/// Which trades a command over history reads: the strategy (its topic and brokers) and a
+/// range of its topic, or a file of trades.
 #[derive(Debug, Clone, clap::Args)]
-pub struct BacktestFlags {
+pub struct HistoryFlags {
     /// Strategy file (TOML); built-in defaults without it.
     #[arg(long = "config", short = 'c', env = "ANALYTICS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -209,13 +215,48 @@ pub struct BacktestFlags {
     #[arg(long, value_parser = parse_time)]
     pub to: Option<DateTime<Utc>>,
     /// `kafka` (the strategy's source topic, or --input-topic), or a file of trades on the
-    /// filesystem Spark reads: JSON lines (our trade JSON), `.parquet`, or Kraken's
-    /// trade-history `.csv` (with --symbol).
+    /// filesystem Spark reads: JSON lines (our trade JSON), `.parquet`, or (backtest only)
+    /// Kraken's trade-history `.csv` (with --symbol).
     #[arg(long, default_value = "kafka")]
     pub input: String,
     /// Read this topic instead of the strategy's `source.topic`.
     #[arg(long)]
     pub input_topic: Option<String>,
+}
+
+impl HistoryFlags {
+    /// The strategies of --config and --set.
+    pub fn strategies(&self) -> Result<Vec<Strategy>, StrategyError> {
+        strategy::load_all(self.config.as_slice(), &self.strategy.overrides)
+    }
+
+    /// The input (a Kraken CSV needs `symbol`), every problem with it or the range added to
+    /// `problems`.
+    fn input(&self, symbol: Option<&str>, problems: &mut Vec<String>) -> Input {
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if from >= to {
+                problems.push(format!("--from ({from}) must be before --to ({to})"));
+            }
+        }
+        if self.input == "kafka" {
+            return Input::Kafka {
+                topic: self.input_topic.clone(),
+            };
+        }
+        let path = PathBuf::from(&self.input);
+        let format = FileFormat::of(&path, symbol).unwrap_or_else(|e| {
+            problems.push(format!("--input {e}"));
+            FileFormat::JsonLines
+        });
+        Input::File { path, format }
+    }
+}
+
+/// The flags of `backtest`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BacktestFlags {
+    #[command(flatten)]
+    pub history: HistoryFlags,
     /// The pair a Kraken CSV holds (BTC/USD).
     #[arg(long)]
     pub symbol: Option<String>,
@@ -268,23 +309,7 @@ impl BacktestFlags {
     /// every invalid flag is named.
     pub fn settings(&self, ui_url: &str) -> Result<BacktestSettings, InvalidSettings> {
         let mut problems = Vec::new();
-        let input = if self.input == "kafka" {
-            Input::Kafka {
-                topic: self.input_topic.clone(),
-            }
-        } else {
-            let path = PathBuf::from(&self.input);
-            let format = FileFormat::of(&path, self.symbol.as_deref()).unwrap_or_else(|e| {
-                problems.push(format!("--input {e}"));
-                FileFormat::JsonLines
-            });
-            Input::File { path, format }
-        };
-        if let (Some(from), Some(to)) = (self.from, self.to) {
-            if from >= to {
-                problems.push(format!("--from ({from}) must be before --to ({to})"));
-            }
-        }
+        let input = self.history.input(self.symbol.as_deref(), &mut problems);
         for (flag, v) in [
             ("--fee-bps", self.fee_bps),
             ("--slippage-bps", self.slippage_bps),
@@ -306,8 +331,8 @@ impl BacktestFlags {
             problems,
             BacktestSettings {
                 input,
-                from: self.from,
-                to: self.to,
+                from: self.history.from,
+                to: self.history.to,
                 out: self.out.clone(),
                 topic: self.topic.clone(),
                 report: self.report.clone(),
@@ -323,6 +348,37 @@ impl BacktestFlags {
                 progress_interval: Duration::from_secs_f64(self.progress_s.max(0.1)),
             },
         )
+    }
+}
+
+/// The flags of `lateness`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LatenessFlags {
+    #[command(flatten)]
+    pub history: HistoryFlags,
+    /// The watermark delays to count late trades for, in milliseconds.
+    #[arg(long, value_delimiter = ',', default_values_t = analytics::lateness::DEFAULT_DELAYS_MS)]
+    pub delays_ms: Vec<u64>,
+    /// The share of trades a recommended delay may drop (0.0001: one in ten thousand).
+    #[arg(long, default_value_t = 0.0001)]
+    pub max_late_share: f64,
+}
+
+impl LatenessFlags {
+    /// The input, with every invalid flag named.
+    pub fn input(&self) -> Result<Input, InvalidSettings> {
+        let mut problems = Vec::new();
+        let input = self.history.input(None, &mut problems);
+        if self.delays_ms.is_empty() {
+            problems.push("--delays-ms: give at least one delay".into());
+        }
+        if !(self.max_late_share.is_finite() && (0.0..1.0).contains(&self.max_late_share)) {
+            problems.push(format!(
+                "--max-late-share {}: must be from 0 to below 1",
+                self.max_late_share
+            ));
+        }
+        InvalidSettings::check(problems, input)
     }
 }
 

@@ -33,6 +33,7 @@ pub mod control;
 pub mod error;
 pub mod indicators;
 pub mod lang;
+pub mod lateness;
 pub mod progress;
 pub mod query;
 pub mod reference;

@@ -109,8 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Backtest(flags) => {
-            let strategies =
-                strategy::load_all(flags.config.as_slice(), &flags.strategy.overrides)?;
+            let strategies = flags.history.strategies()?;
             let settings = flags.settings(&ui)?;
             // A session of its own: its jobs are told apart in the UI by its id.
             let spark = Connection {
@@ -128,6 +127,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("write the metrics to {}", path.display()))?;
                 println!("metrics written to {}", path.display());
             }
+        }
+        Command::Lateness(flags) => {
+            let strategies = flags.history.strategies()?;
+            let input = flags.input()?;
+            let spark = connection.connect()?;
+            eprintln!("measuring how late the trades arrived (one Spark job over the range)");
+            let measured = analytics::lateness::run(
+                &spark,
+                &strategies[0],
+                &input,
+                flags.history.from,
+                flags.history.to,
+                &flags.delays_ms,
+            )?;
+            print!("{}", text::lateness(&measured, flags.max_late_share));
         }
         Command::Warm {
             config,

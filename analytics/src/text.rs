@@ -332,6 +332,37 @@ pub fn warmed(w: &crate::warm::Warmed) -> String {
     )
 }
 
+/// What `lateness` measured: the spread, the late trades per delay, the delay to use.
+pub fn lateness(m: &crate::lateness::Lateness, max_late_share: f64) -> String {
+    let mut out = format!(
+        "{} trades; behind the newest trade time received before them: p50 {:.0} ms, \
+         p99 {:.0} ms, p99.9 {:.0} ms, max {:.0} ms\n\
+         delay (ms)   late trades   share\n",
+        m.trades, m.p50_ms, m.p99_ms, m.p999_ms, m.max_ms
+    );
+    for (d, late) in &m.late {
+        let share = if m.trades == 0 {
+            0.0
+        } else {
+            100.0 * *late as f64 / m.trades as f64
+        };
+        out += &format!("{d:>10} {late:>13} {share:>9.4}%\n");
+    }
+    out += &match m.smallest_delay(max_late_share) {
+        Some(d) => format!(
+            "smallest delay dropping at most {}% of these trades: bars.watermark_delay_ms = {d} \
+             (an upper bound: Spark moves the watermark between micro-batches only)\n",
+            100.0 * max_late_share
+        ),
+        None => format!(
+            "none of these delays drops at most {}% of these trades: try longer ones \
+             (--delays-ms)\n",
+            100.0 * max_late_share
+        ),
+    };
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

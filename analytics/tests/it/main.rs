@@ -7,6 +7,7 @@ mod backtest;
 mod clean_input;
 mod cli;
 mod exact;
+mod lateness;
 mod malformed;
 mod report;
 mod rules_lang;
