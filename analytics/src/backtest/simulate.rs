@@ -184,17 +184,19 @@ pr AS (
     1D - equity / max(equity) OVER (ORDER BY bar_end {upto}) AS drawdown
   FROM port),
 overall AS (
-  SELECT '{OVERALL}' AS symbol, count(*) AS bars, min(bar_end) AS first_bar,
-    max(bar_end) AS last_bar, max_by(equity, bar_end) AS final_equity,
-    max_by(equity, bar_end) / {capital} - 1D AS total_return,
-    (SELECT avg(buy_hold_return) FROM per) AS buy_hold_return,
-    max(drawdown) AS max_drawdown, {ratios_pr},
-    (SELECT count(*) FROM trades) AS trades,
-    (SELECT avg(IF(ret > 0, 1D, 0D)) FROM trades) AS win_rate,
-    (SELECT avg(IF(ret > 0, ret, NULL)) FROM trades) AS avg_win,
-    (SELECT avg(IF(ret > 0, NULL, ret)) FROM trades) AS avg_loss,
-    (SELECT avg(exposure) FROM per) AS exposure
-  FROM pr)
+  SELECT '{OVERALL}' AS symbol, a.*, t.*, p.*
+  FROM (
+    SELECT count(*) AS bars, min(bar_end) AS first_bar,
+      max(bar_end) AS last_bar, max_by(equity, bar_end) AS final_equity,
+      max_by(equity, bar_end) / {capital} - 1D AS total_return,
+      max(drawdown) AS max_drawdown, {ratios_pr}
+    FROM pr) a
+  CROSS JOIN (
+    SELECT count(*) AS trades, avg(IF(ret > 0, 1D, 0D)) AS win_rate,
+      avg(IF(ret > 0, ret, NULL)) AS avg_win, avg(IF(ret > 0, NULL, ret)) AS avg_loss
+    FROM trades) t
+  CROSS JOIN (
+    SELECT avg(buy_hold_return) AS buy_hold_return, avg(exposure) AS exposure FROM per) p)
 SELECT to_json(named_struct('symbol', per.symbol, 'bars', per.bars,
     'first_bar', CAST(per.first_bar AS STRING), 'last_bar', CAST(per.last_bar AS STRING),
     'final_equity', final_equity, 'total_return', total_return,
