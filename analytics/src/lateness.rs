@@ -43,13 +43,15 @@ pub struct Lateness {
 }
 
 impl Lateness {
-    /// The smallest of the delays measured that would have dropped at most `max_share` of
-    /// the trades (0.0001 = one in ten thousand); `None` when none does.
+    /// The smallest of the delays measured (in whatever order they were given) that would
+    /// have dropped at most `max_share` of the trades (0.0001 = one in ten thousand); `None`
+    /// when none does.
     pub fn smallest_delay(&self, max_share: f64) -> Option<u64> {
         self.late
             .iter()
-            .find(|(_, late)| (*late as f64) <= max_share * self.trades as f64)
+            .filter(|(_, late)| (*late as f64) <= max_share * self.trades as f64)
             .map(|(d, _)| *d)
+            .min()
     }
 }
 
@@ -178,6 +180,11 @@ mod tests {
             ..m
         };
         assert_eq!(worse.smallest_delay(0.0001), None);
+        let unsorted = Lateness {
+            late: vec![(2000, 0), (0, 900), (500, 1), (100, 60)],
+            ..worse
+        };
+        assert_eq!(unsorted.smallest_delay(0.0001), Some(500));
     }
 
     #[test]

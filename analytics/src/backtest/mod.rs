@@ -3,11 +3,10 @@
 //!
 //! The trades come from the strategy's Kafka topic between two times or from a file
 //! ([`input`]), as raw rows with the trade JSON in `value` (what the live query reads from
-//! Kafka) or the trade's fields as columns. The strategy's steps ([`crate::query::steps_on`], built by the same code as the
-//! live query) turn them into the signal JSON; on a batch DataFrame Spark ignores the
-//! watermark, and the de-duplication step becomes a plain `dropDuplicates` (Spark refuses
-//! `dropDuplicatesWithinWatermark` in batch), so the signals are the live query's, id for id. The run
-//! forces `rules.every_bar` on, because the simulation needs every bar; the signals file (and
+//! Kafka) or the trade's fields as columns. The strategy's steps ([`crate::query::steps_on`],
+//! built by the same code as the live query) turn them into the signal JSON; on a batch
+//! DataFrame Spark ignores the watermark, and a repeated trade counts once in its bar's set of
+//! trades as it does live, so the signals are the live query's, id for id. The run forces `rules.every_bar` on, because the simulation needs every bar; the signals file (and
 //! topic) gets the bars where a rule fired, as live, unless every bar is asked for.
 //!
 //! The signals are cached on the cluster, written (JSON lines: the signal JSON as the live
