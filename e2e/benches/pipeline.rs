@@ -13,7 +13,9 @@
 //! `PIPELINE_SECONDS` (per rate, default 40), `PIPELINE_TRIGGER_MS` (the query's trigger,
 //! default 1000), `PIPELINE_DELAY_MS` (the watermark delay, default 1000) and
 //! `PIPELINE_WARMUP_S` (seconds after the start not measured, default 10; 0 right after
-//! `spark/stack up` measures a cold server) change the runs.
+//! `spark/stack up` measures a cold server) change the runs. `PIPELINE_TIMELINE=1` also prints
+//! every batch of the run (start, duration, rows, watermark) and the latency of the signals by
+//! 5-second slices of bar close time: where the first minute of a cold server goes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -114,24 +116,23 @@ fn run(rate: f64, seconds: u64, trigger_ms: u64, delay_ms: u64, warmup_s: u64) {
     let mut latency_ms: Vec<f64> = arrivals
         .iter()
         .filter(|a| a.at >= wall0)
-        .filter_map(|a| {
-            let bar_end: DateTime<Utc> = a.id.rsplit('|').next()?.parse().ok()?;
-            let at: DateTime<Utc> = a.at.into();
-            Some((at - bar_end).num_microseconds()? as f64 / 1000.0)
-        })
+        .filter_map(bar_close_to_arrival)
+        .map(|(_, ms)| ms)
         .collect();
     latency_ms.sort_by(f64::total_cmp);
 
-    let batches: Vec<BatchProgress> = match control::find(&p.spark, p.strategy.query_name()) {
-        Ok(Some(q)) => q
-            .recent_progress()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|j| BatchProgress::parse(j).ok())
-            .filter(|b| b.input_rows > 0)
-            .collect(),
+    let progress: Vec<String> = match control::find(&p.spark, p.strategy.query_name()) {
+        Ok(Some(q)) => q.recent_progress().unwrap_or_default(),
         _ => Vec::new(),
     };
+    if std::env::var("PIPELINE_TIMELINE").is_ok_and(|v| v == "1") {
+        print_timeline(&progress, &arrivals, wall0);
+    }
+    let batches: Vec<BatchProgress> = progress
+        .iter()
+        .filter_map(|j| BatchProgress::parse(j).ok())
+        .filter(|b| b.input_rows > 0)
+        .collect();
     let recent = &batches[batches.len().saturating_sub(20)..];
     let mut durations: Vec<f64> = recent.iter().map(|b| b.batch_duration_ms as f64).collect();
     durations.sort_by(f64::total_cmp);
@@ -159,4 +160,69 @@ fn run(rate: f64, seconds: u64, trigger_ms: u64, delay_ms: u64, warmup_s: u64) {
             latency_ms.last().copied().unwrap_or(f64::NAN)
         ),
     );
+}
+
+/// A signal's bar close (the last field of its id) and the milliseconds from it to the
+/// signal's arrival at the receiver.
+fn bar_close_to_arrival(a: &sink::receive::Arrival) -> Option<(DateTime<Utc>, f64)> {
+    let bar_end: DateTime<Utc> = a.id.rsplit('|').next()?.parse().ok()?;
+    let at: DateTime<Utc> = a.at.into();
+    Some((bar_end, (at - bar_end).num_microseconds()? as f64 / 1000.0))
+}
+
+/// Every batch, then the signals' latency by 5 s slices of bar close time (seconds after the
+/// measurement began).
+fn print_timeline(progress: &[String], arrivals: &[sink::receive::Arrival], wall0: SystemTime) {
+    const PHASES: [&str; 5] = [
+        "queryPlanning",
+        "addBatch",
+        "walCommit",
+        "commitOffsets",
+        "latestOffset",
+    ];
+    println!(
+        "  batch  started                   ms     rows  {}  watermark",
+        PHASES.map(|p| format!("{p:>13}")).join(" ")
+    );
+    for json in progress {
+        let (Ok(b), Ok(raw)) = (
+            BatchProgress::parse(json),
+            serde_json::from_str::<serde_json::Value>(json),
+        ) else {
+            continue;
+        };
+        let phases = PHASES.map(|p| format!("{:>13}", raw["durationMs"][p].as_i64().unwrap_or(0)));
+        println!(
+            "  {:>5}  {:<24} {:>6} {:>8}  {}  {}",
+            b.batch_id,
+            b.timestamp,
+            b.batch_duration_ms,
+            b.input_rows,
+            phases.join(" "),
+            b.watermark.as_deref().unwrap_or("-")
+        );
+    }
+    let start: DateTime<Utc> = wall0.into();
+    let mut slices: std::collections::BTreeMap<i64, Vec<f64>> = Default::default();
+    for (bar_end, ms) in arrivals
+        .iter()
+        .filter(|a| a.at >= wall0)
+        .filter_map(bar_close_to_arrival)
+    {
+        slices
+            .entry((bar_end - start).num_seconds().div_euclid(5) * 5)
+            .or_default()
+            .push(ms);
+    }
+    println!("  bar close s  signals  latency ms p50/max");
+    for (s, mut v) in slices {
+        v.sort_by(f64::total_cmp);
+        println!(
+            "  {:>11}  {:>7}  {:.0}/{:.0}",
+            s,
+            v.len(),
+            percentile(&v, 0.5),
+            v.last().copied().unwrap_or(f64::NAN)
+        );
+    }
 }
