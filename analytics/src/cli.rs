@@ -170,22 +170,34 @@ pub enum Command {
     /// delay, the trades it would have dropped, and the smallest delay that drops at most
     /// --max-late-share of them. Runs on Spark; one row comes back.
     Lateness(LatenessFlags),
-    /// Warm a freshly started Spark Connect server: run the strategy's steps (with 1 s bars)
-    /// over synthetic trades from Spark's `rate` source into the `noop` sink for --seconds,
-    /// then stop. Its first minutes of micro-batches then do not fall on the real queries
-    /// (`spark/stack up` runs this). Touches no topic, query or checkpoint of the strategy.
+    /// Warm a freshly started Spark Connect server: for --seconds, a feeder query writes
+    /// synthetic trades from Spark's `rate` source to --trades-topic and the strategy's query
+    /// (with 1 s bars) reads them and writes signals to --signals-topic, so the Kafka source,
+    /// the steps and the Kafka sink are compiled before real queries arrive (`spark/stack up`
+    /// runs this). Touches no topic, query or checkpoint of the strategy; both topics must
+    /// exist (`spark/stack up` creates them).
     Warm {
-        /// Strategy file (TOML); built-in defaults without it.
+        /// Strategy file (TOML); built-in defaults without it. Its brokers are used.
         #[arg(long = "config", short = 'c', env = "ANALYTICS_CONFIG")]
         config: Option<PathBuf>,
         #[command(flatten)]
         strategy: StrategyFlags,
-        /// How long the warm-up query runs, in seconds.
-        #[arg(long, default_value_t = 20)]
+        /// How long the warm-up runs, in seconds.
+        #[arg(long, default_value_t = 45)]
         seconds: u64,
         /// Synthetic trades per second.
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = 10_000)]
         rate: u32,
+        /// The topic the synthetic trades go through.
+        #[arg(long, default_value = analytics::warm::TRADES_TOPIC)]
+        trades_topic: String,
+        /// The topic the warm-up's signals go to.
+        #[arg(long, default_value = analytics::warm::SIGNALS_TOPIC)]
+        signals_topic: String,
+        /// Directory (on the Spark server) for the warm-up queries' checkpoints, which may be
+        /// deleted afterwards; default: warm-<random> under the checkpoint root.
+        #[arg(long)]
+        checkpoint_dir: Option<String>,
     },
     /// Print the plan Spark will run for a strategy: the SQL steps, then Spark's parsed and
     /// analyzed plans, and, when the strategy's query is running, its optimized and physical

@@ -148,15 +148,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             strategy,
             seconds,
             rate,
+            trades_topic,
+            signals_topic,
+            checkpoint_dir,
         } => {
             let strategies = strategy::load_all(config.as_slice(), &strategy.overrides)?;
             let spark = connection.connect()?;
             let settings = analytics::warm::WarmSettings {
                 duration: std::time::Duration::from_secs(seconds),
                 rate,
+                trades_topic,
+                signals_topic,
+                checkpoint_dir: checkpoint_dir.unwrap_or_default(),
             };
             eprintln!(
-                "warming the server with {}'s steps for {seconds} s",
+                "warming the server with {}'s query over {rate} synthetic trades/s through Kafka \
+                 for {seconds} s",
                 strategies[0].name
             );
             print!(
