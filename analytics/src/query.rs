@@ -88,17 +88,29 @@ pub fn configure(spark: &SparkSession, s: &Strategy) -> Result<(), Error> {
 /// Session settings the query captures at start: UTC (bar boundaries, signal ids) and the
 /// strategy's shuffle partitions, or the server's setting when it has none.
 fn configure_session(spark: &SparkSession, s: &Strategy) -> Result<(), Error> {
-    let conf = spark.conf();
-    conf.set("spark.sql.session.timeZone", "UTC")
-        .during(|| "set the session time zone".into())?;
-    const PARTITIONS: &str = "spark.sql.shuffle.partitions";
-    if s.query.shuffle_partitions > 0 {
-        conf.set(PARTITIONS, &s.query.shuffle_partitions.to_string())
-            .during(|| format!("set {PARTITIONS}"))?;
-    } else {
-        conf.unset(PARTITIONS)
-            .during(|| format!("reset {PARTITIONS}"))?;
-    }
+    set_conf(spark, "spark.sql.session.timeZone", Some("UTC"))?;
+    let partitions =
+        (s.query.shuffle_partitions > 0).then(|| s.query.shuffle_partitions.to_string());
+    set_conf(spark, "spark.sql.shuffle.partitions", partitions.as_deref())
+}
+
+/// Sets (or, with `None`, resets) a session setting of the session the plans run in.
+///
+/// Through SQL `SET`/`RESET` rather than the client's `conf()`: apache-spark-connect 4.2 sends
+/// its config requests with the connection's user id and its plans with an empty one, so the
+/// server keeps them in two sessions and a `conf().set` never reaches a query (measured: AQE
+/// stayed on after `conf().set("spark.sql.adaptive.enabled", "false")`; `SET` turned it off).
+pub fn set_conf(spark: &SparkSession, key: &str, value: Option<&str>) -> Result<(), Error> {
+    let statement = match value {
+        Some(v) => format!("SET {key}={v}"),
+        None => format!("RESET {key}"),
+    };
+    let during = || format!("{statement} on the Spark session");
+    spark
+        .sql(&statement)
+        .during(during)?
+        .collect()
+        .during(during)?;
     Ok(())
 }
 

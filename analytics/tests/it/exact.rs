@@ -157,6 +157,9 @@ fn every_indicator_and_rule_matches_the_reference() {
     let (_, other_topic) = support::topics("exact-other");
     let mut other = support::strategy(&trades_topic, &other_topic);
     other.bars.lookback = 40;
+    // Its own shuffle partitions, which must reach the query (a session setting the client
+    // library once sent to a session the plans never ran in).
+    other.query.shuffle_partitions = 5;
     (
         other.indicators.classic.sma_fast,
         other.indicators.classic.sma_slow,
@@ -261,6 +264,26 @@ fn every_indicator_and_rule_matches_the_reference() {
     assert_eq!(
         a, b,
         "second strategy: signals only, exactly the reference's"
+    );
+    let shuffle_partitions = |running: &Running| -> Vec<u64> {
+        let progress: serde_json::Value =
+            serde_json::from_str(&support::last_progress(&running.spark, &running.name))
+                .expect("the query's progress");
+        progress["stateOperators"]
+            .as_array()
+            .expect("state operators")
+            .iter()
+            .map(|op| {
+                op["numShufflePartitions"]
+                    .as_u64()
+                    .expect("numShufflePartitions")
+            })
+            .collect()
+    };
+    assert_eq!(
+        shuffle_partitions(&other_running),
+        [5, 5],
+        "the strategy's own setting"
     );
     // Warm-up: the short symbol has SMAs but never MACD; nothing fires on it.
     let warm: Vec<&Signal> = got.iter().filter(|s| s.symbol == "WARM/USD").collect();
