@@ -100,7 +100,7 @@ fn configure_session(spark: &SparkSession, s: &Strategy) -> Result<(), Error> {
 /// its config requests with the connection's user id and its plans with an empty one, so the
 /// server keeps them in two sessions and a `conf().set` never reaches a query (measured: AQE
 /// stayed on after `conf().set("spark.sql.adaptive.enabled", "false")`; `SET` turned it off).
-pub fn set_conf(spark: &SparkSession, key: &str, value: Option<&str>) -> Result<(), Error> {
+fn set_conf(spark: &SparkSession, key: &str, value: Option<&str>) -> Result<(), Error> {
     let statement = match value {
         Some(v) => format!("SET {key}={v}"),
         None => format!("RESET {key}"),
