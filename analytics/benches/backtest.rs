@@ -156,6 +156,8 @@ fn main() -> anyhow::Result<()> {
             report.bars
         );
     }
+    // This run's session alone: released, so sessions do not pile up on the server.
+    spark.stop()?;
     Ok(())
 }
 

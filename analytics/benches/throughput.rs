@@ -338,5 +338,7 @@ fn main() -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     let _ = reader.join();
     control::stop(&spark, &name, Duration::from_secs(5))?;
+    // This run's session alone: released, so sessions do not pile up on the server.
+    spark.stop()?;
     result
 }

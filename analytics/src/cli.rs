@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use analytics::backtest::{BacktestSettings, FileFormat, Input, SimSettings};
-use analytics::connect::{Connection, Token, DEFAULT_REMOTE, DEFAULT_SESSION_ID, DEFAULT_USER_ID};
+use analytics::connect::{Connection, Token, DEFAULT_REMOTE, DEFAULT_SESSION_ID};
 use analytics::strategy::{self, Override, Strategy, StrategyError};
 use analytics::supervise::{OnStop, SuperviseSettings};
 use chrono::{DateTime, Utc};
@@ -55,10 +55,6 @@ pub struct Cli {
         global = true
     )]
     pub token_file: Option<PathBuf>,
-
-    /// User id of the shared Spark Connect session.
-    #[arg(long, env = "ANALYTICS_USER_ID", default_value = DEFAULT_USER_ID, global = true)]
-    pub user_id: String,
 
     /// Session id (a v4 UUID) of the shared Spark Connect session: processes with the same id
     /// see and manage the same queries.
@@ -467,7 +463,6 @@ impl Cli {
         };
         Ok(Connection {
             remote: self.remote.clone(),
-            user_id: self.user_id.clone(),
             session_id: self.session_id.clone(),
             token,
             ..Connection::default()

@@ -2,8 +2,11 @@
 //!
 //! Spark Connect queries belong to the client session that started them. The CLI is a
 //! short-lived process, so every invocation joins the same server-side session (a fixed
-//! `user_id` and `session_id` in the connection string): that is how `stop` in a new process
-//! finds a query `submit` started in an earlier one. Reachability is checked with a plain TCP
+//! `session_id` in the connection string): that is how `stop` in a new process finds a query
+//! `submit` started in an earlier one. The connection names no user: the client library
+//! (apache-spark-connect 4.2) sends every plan with an empty user id and only its other requests
+//! (settings, releasing the session) with the connection string's, and the server keys sessions
+//! by both, so with a user id those requests reached a session no plan ran in. Reachability is checked with a plain TCP
 //! connect first, because the client's own retry policy would otherwise spend minutes backing
 //! off before reporting a server that is simply not there.
 //!
@@ -25,8 +28,6 @@ use crate::error::{Error, SparkContext};
 
 /// Default Spark Connect address.
 pub const DEFAULT_REMOTE: &str = "sc://127.0.0.1:15002";
-/// Default user id of the shared session.
-pub const DEFAULT_USER_ID: &str = "tradesignal";
 /// Default session id (a fixed v4 UUID) shared by every CLI invocation.
 pub const DEFAULT_SESSION_ID: &str = "5f1c2a7e-9b4d-4e3a-8c61-2d7f0b9e4a13";
 
@@ -73,12 +74,11 @@ impl Token {
     }
 }
 
-/// Where and as whom to connect.
+/// Where to connect, and into which session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
     /// `sc://host:port`, optionally with `/;key=value` parameters (token, use_ssl, ...).
     pub remote: String,
-    pub user_id: String,
     /// A v4 UUID; every process using the same one sees the same queries.
     pub session_id: String,
     /// The server's token; `None`: the one in `remote`, if any, else the client library's
@@ -92,7 +92,6 @@ impl Default for Connection {
     fn default() -> Self {
         Connection {
             remote: DEFAULT_REMOTE.into(),
-            user_id: DEFAULT_USER_ID.into(),
             session_id: DEFAULT_SESSION_ID.into(),
             token: None,
             connect_timeout: Duration::from_secs(5),
@@ -132,23 +131,17 @@ impl Connection {
                 self.session_id
             )));
         }
-        if self.user_id.is_empty() || self.user_id.contains([';', '=', '/']) {
-            return Err(Error::Settings(format!(
-                "user id `{}` must be non-empty without `;`, `=` or `/`",
-                self.user_id
-            )));
-        }
         let base = self.remote.trim_end_matches('/');
         if base.contains("user_id=") || base.contains("session_id=") {
             return Err(Error::Settings(
-                "set the user and session ids with --user-id/--session-id, not in --remote".into(),
+                "set the session id with --session-id, and no user id, not in --remote (the \
+                 client library sends plans without the user id, so its other requests would \
+                 reach another session)"
+                    .into(),
             ));
         }
         let sep = if base.contains("/;") { ";" } else { "/;" };
-        let mut url = format!(
-            "{base}{sep}user_id={};session_id={}",
-            self.user_id, self.session_id
-        );
+        let mut url = format!("{base}{sep}session_id={}", self.session_id);
         if let Some(Token(token)) = &self.token {
             if base.contains("token=") {
                 return Err(Error::Settings(
@@ -232,7 +225,7 @@ mod tests {
         let c = Connection::default();
         assert_eq!(
             c.url().unwrap(),
-            format!("sc://127.0.0.1:15002/;user_id=tradesignal;session_id={DEFAULT_SESSION_ID}")
+            format!("sc://127.0.0.1:15002/;session_id={DEFAULT_SESSION_ID}")
         );
         let with_params = Connection {
             remote: "sc://h:1/;use_ssl=true".into(),
@@ -241,7 +234,7 @@ mod tests {
         assert!(with_params
             .url()
             .unwrap()
-            .starts_with("sc://h:1/;use_ssl=true;user_id=tradesignal;"));
+            .starts_with("sc://h:1/;use_ssl=true;session_id="));
         assert_eq!(with_params.endpoint().unwrap(), "h:1");
         let no_port = Connection {
             remote: "sc://spark".into(),

@@ -119,7 +119,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .connect()?;
             let report = backtest::run(&spark, &strategies[0], &settings, |line| {
                 eprintln!("{line}")
-            })?;
+            });
+            // Released, whatever the outcome: sessions never expire on the stack.
+            if let Err(e) = spark.stop() {
+                tracing::warn!("could not release the backtest's Spark session: {e}");
+            }
+            let report = report?;
             print!("{}", text::backtest(&report));
             if let Some(path) = &flags.metrics {
                 let json = serde_json::to_string_pretty(&report.metrics)?;

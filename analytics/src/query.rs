@@ -96,10 +96,11 @@ fn configure_session(spark: &SparkSession, s: &Strategy) -> Result<(), Error> {
 
 /// Sets (or, with `None`, resets) a session setting of the session the plans run in.
 ///
-/// Through SQL `SET`/`RESET` rather than the client's `conf()`: apache-spark-connect 4.2 sends
-/// its config requests with the connection's user id and its plans with an empty one, so the
-/// server keeps them in two sessions and a `conf().set` never reaches a query (measured: AQE
-/// stayed on after `conf().set("spark.sql.adaptive.enabled", "false")`; `SET` turned it off).
+/// Through SQL `SET`/`RESET`, the plans' own request path, rather than the client's `conf()`:
+/// apache-spark-connect 4.2 sends plans with an empty user id and config requests with the
+/// connection's, so a `conf().set` reaches the plans' session only while the connection names
+/// no user (see `connect`); measured: AQE stayed on after `conf().set("spark.sql.adaptive.
+/// enabled", "false")` with a user id, `SET` turned it off.
 fn set_conf(spark: &SparkSession, key: &str, value: Option<&str>) -> Result<(), Error> {
     let statement = match value {
         Some(v) => format!("SET {key}={v}"),

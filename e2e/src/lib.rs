@@ -557,6 +557,11 @@ impl Drop for Pipeline {
         if let Err(e) = control::stop(&self.spark, self.strategy.query_name(), Duration::ZERO) {
             eprintln!("could not stop query {}: {e}", self.strategy.query_name());
         }
+        // The session is this pipeline's alone; released, the server frees what it holds
+        // (sessions never expire on the stack, so each run's would pile up).
+        if let Err(e) = self.spark.stop() {
+            eprintln!("could not release the Spark session: {e}");
+        }
         for service in [
             self.ingest.take(),
             self.forwarder.take(),
