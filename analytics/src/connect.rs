@@ -6,9 +6,9 @@
 //! `submit` started in an earlier one. The connection names no user: the client library
 //! (apache-spark-connect 4.2) sends every plan with an empty user id and only its other requests
 //! (settings, releasing the session) with the connection string's, and the server keys sessions
-//! by both, so with a user id those requests reached a session no plan ran in. Reachability is checked with a plain TCP
-//! connect first, because the client's own retry policy would otherwise spend minutes backing
-//! off before reporting a server that is simply not there.
+//! by both, so with a user id those requests reached a session no plan ran in. Reachability is
+//! checked with a plain TCP connect first, because the client's own retry policy would
+//! otherwise spend minutes backing off before reporting a server that is simply not there.
 //!
 //! A server started with `spark.connect.authenticate.token` (the local stack's and Compose's are)
 //! refuses every request without `Authorization: Bearer <token>`. The token is given as a

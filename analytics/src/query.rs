@@ -99,8 +99,8 @@ fn configure_session(spark: &SparkSession, s: &Strategy) -> Result<(), Error> {
 /// Through SQL `SET`/`RESET`, the plans' own request path, rather than the client's `conf()`:
 /// apache-spark-connect 4.2 sends plans with an empty user id and config requests with the
 /// connection's, so a `conf().set` reaches the plans' session only while the connection names
-/// no user (see `connect`); measured: AQE stayed on after `conf().set("spark.sql.adaptive.
-/// enabled", "false")` with a user id, `SET` turned it off.
+/// no user (see `connect`). Measured with a user id: `spark.sql.adaptive.enabled` set to
+/// `false` through `conf().set` left AQE on, through `SET` it turned it off.
 fn set_conf(spark: &SparkSession, key: &str, value: Option<&str>) -> Result<(), Error> {
     let statement = match value {
         Some(v) => format!("SET {key}={v}"),

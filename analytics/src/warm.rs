@@ -110,6 +110,16 @@ pub fn run(
         .select_expr(vec![SYNTHETIC_TRADE])
         .write_stream()
         .format("kafka")
+        // The source's Kafka client settings (security included): the feeder writes where the
+        // strategy's query reads.
+        .options(
+            s.source
+                .options
+                .iter()
+                .filter(|(k, _)| k.starts_with("kafka."))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
         .option("kafka.bootstrap.servers", &s.source.brokers)
         .option("topic", &s.source.topic)
         .option("checkpointLocation", &format!("{dir}/trades"))
