@@ -216,24 +216,6 @@ fn spark_connect_server_restarted_and_query_resubmitted() {
 }
 
 #[test]
-fn receiver_down_and_back() {
-    run_with_fault("e2e-receiver", |p| {
-        p.stop_receiver();
-        std::thread::sleep(Duration::from_secs(10));
-        p.start_receiver();
-    });
-}
-
-#[test]
-fn exchange_connection_dropped_twice() {
-    run_with_fault("e2e-exchange", |p| {
-        p.exchange.drop_connections();
-        std::thread::sleep(Duration::from_secs(2));
-        p.exchange.drop_connections();
-    });
-}
-
-#[test]
 fn exchange_disconnect_longer_than_the_snapshot_is_backfilled() {
     run_with_fault("e2e-gap", |p| {
         // About 12 trades a second per symbol at this speed: 8 s away is about 100 per
@@ -252,21 +234,13 @@ fn exchange_disconnect_longer_than_the_snapshot_is_backfilled() {
     });
 }
 
+/// The faults that need no restart of Kafka or Spark, one after another in one run (each run
+/// of the path costs most of a minute): a re-sent snapshot's duplicates, a future-dated trade,
+/// the exchange's connection dropped twice, and a delivery outage with the forwarder restarted
+/// in the middle of it.
 #[test]
-fn forwarder_restarted_during_a_receiver_outage() {
-    run_with_fault("e2e-forwarder", |p| {
-        p.stop_receiver();
-        std::thread::sleep(Duration::from_secs(3));
-        p.stop_forwarder();
-        p.start_forwarder();
-        std::thread::sleep(Duration::from_secs(5));
-        p.start_receiver();
-    });
-}
-
-#[test]
-fn duplicate_trades_injected_count_once() {
-    run_with_fault("e2e-duplicate", |p| {
+fn bad_trades_exchange_drops_and_a_delivery_outage_in_one_run() {
+    run_with_fault("e2e-edges", |p| {
         // Trades of bars still open, sent by another producer too (as a re-sent snapshot
         // would be): each arrives twice within the watermark, and its bar must keep its
         // volume and trade count. (Copies of closed bars would only be dropped as late.)
@@ -279,12 +253,7 @@ fn duplicate_trades_injected_count_once() {
             "the path has no trades left to send twice"
         );
         p.inject_trades(again);
-    });
-}
 
-#[test]
-fn future_dated_trade_injected_is_kept_out() {
-    run_with_fault("e2e-future", |p| {
         // A trade stamped three hours ahead of now: were it let in, it would move the shared
         // watermark past every real trade still to come, and they would be dropped as late.
         // (The broker refuses a record timestamp over an hour ahead, so the record is stamped
@@ -300,6 +269,20 @@ fn future_dated_trade_injected_is_kept_out() {
             now.timestamp_millis(),
         );
         p.rt.block_on(testkit::produce(&p.trades_topic, &[record]));
+
+        // Ingest reconnects and takes the snapshot again, twice.
+        p.exchange.drop_connections();
+        std::thread::sleep(Duration::from_secs(2));
+        p.exchange.drop_connections();
+
+        // The receiver goes away; the forwarder retries, is restarted while it is away (it
+        // must resume from its committed offsets), and delivers once the receiver is back.
+        p.stop_receiver();
+        std::thread::sleep(Duration::from_secs(3));
+        p.stop_forwarder();
+        p.start_forwarder();
+        std::thread::sleep(Duration::from_secs(5));
+        p.start_receiver();
     });
 }
 
