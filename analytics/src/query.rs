@@ -67,14 +67,14 @@ pub fn dataframe(spark: &SparkSession, s: &Strategy) -> DataFrame {
         .format("kafka")
         .options(source_options(s))
         .load(None);
-    steps_on(source, sql::Entry::Json, s)
+    steps_on(source, sql::Entry::Json, sql::Run::Stream, s)
 }
 
 /// The strategy's steps on `source`, a DataFrame holding trades as `entry` says: the live
 /// query's (Kafka), a backtest's (a batch DataFrame of history, where Spark ignores the
 /// watermark, so a bar holds every trade of its interval) and the warm-up's.
-pub fn steps_on(source: DataFrame, entry: sql::Entry, s: &Strategy) -> DataFrame {
-    sql::steps_from(s, entry)
+pub fn steps_on(source: DataFrame, entry: sql::Entry, run: sql::Run, s: &Strategy) -> DataFrame {
+    sql::steps_from(s, entry, run)
         .iter()
         .fold(source, |df, d| apply(df, &d.step))
 }

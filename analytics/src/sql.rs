@@ -68,16 +68,30 @@ pub enum Entry {
     Columns,
 }
 
+/// How the steps run: as the live streaming query, or as one batch job over history (a
+/// backtest).
+///
+/// Only the bars differ: a stream keeps each open bar's set of trades in its state, where a
+/// batch job, which sees every trade of a bar at once, collects a cheaper list and drops
+/// repeats at the end (measured: see docs/performance.md). Both count a trade sent twice once,
+/// and the backtest's equivalence test holds them to the same signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    Stream,
+    Batch,
+}
+
 /// Every step from the raw Kafka rows (`key`, `value`, ...) to the sink's `key`, `value`.
 ///
 /// Panics on a strategy whose rules do not compile: [`Strategy::validate`] reports those, and
 /// every strategy from a file or `--set` is validated.
 pub fn steps(s: &Strategy) -> Vec<Described> {
-    steps_from(s, Entry::Json)
+    steps_from(s, Entry::Json, Run::Stream)
 }
 
-/// [`steps`] from rows that hold the trades as `entry` says: only the first step differs.
-pub fn steps_from(s: &Strategy, entry: Entry) -> Vec<Described> {
+/// [`steps`] from rows that hold the trades as `entry` says (only the first step differs), run
+/// as `run` says (only the bars differ).
+pub fn steps_from(s: &Strategy, entry: Entry, run: Run) -> Vec<Described> {
     let rules = s.compiled_rules();
     let instances = s.indicators.instances();
     // Indicators at this many bars before the last, besides the last bar's (each offset one
@@ -154,36 +168,9 @@ pub fn steps_from(s: &Strategy, entry: Entry) -> Vec<Described> {
                 delay: format!("{} milliseconds", s.bars.watermark_delay().as_millis()),
             },
         ),
-        d(
-            "bars: the set of trades of tumbling event-time windows per symbol; a trade sent \
-             twice (a re-sent snapshot) counts once",
-            // De-duplicating here rather than in a stateful step of its own saves a shuffle
-            // of every trade and a state store per micro-batch (measured: see
-            // docs/performance.md); a repeat is the same trade, so it falls in the same bar.
-            Step::Aggregate {
-                keys: vec![
-                    format!("window(ts, '{bar_s} seconds') AS bar"),
-                    "symbol".into(),
-                ],
-                // A set (hashed, linear) rather than a sorted list: open and close are the
-                // least and greatest trades by (time, trade id), found in one pass each.
-                aggs: vec!["collect_set(struct(ts, trade_id, price, qty)) AS t".into()],
-            },
-        ),
-        d(
-            "OHLCV (open and close by time, then trade id); a bar's event time is its \
-             window_time, for the chained window",
-            Step::Select(vec![
-                "symbol".into(),
-                "window_time(bar) AS bar_time".into(),
-                "named_struct('bar_end', bar.end, 'bar_start', bar.start, \
-                 'open', array_min(t).price, 'high', array_max(t.price), \
-                 'low', array_min(t.price), 'close', array_max(t).price, \
-                 'volume', aggregate(t.qty, 0D, (v, q) -> v + q), \
-                 'trades', CAST(size(t) AS BIGINT)) AS b"
-                    .into(),
-            ]),
-        ),
+    ];
+    out.extend(bars(bar_s, run));
+    out.extend([
         d(
             "lookback: sliding windows of L + gap_fill bars, one per bar, the bars sorted by end",
             Step::Aggregate {
@@ -236,7 +223,7 @@ pub fn steps_from(s: &Strategy, entry: Entry) -> Vec<Described> {
                 ),
             ]),
         ),
-    ];
+    ]);
     // The series the single-input indicators read (the closes, and any other `source`).
     let sources: BTreeSet<Source> = instances.iter().map(|i| i.source).collect();
     let src = |source: Source, k: u32| at_back(&format!("src_{}", source.name()), k);
@@ -394,6 +381,66 @@ pub fn steps_from(s: &Strategy, entry: Entry) -> Vec<Described> {
             ]),
         )
     });
+    out
+}
+
+/// The steps from trades to OHLCV bars (`symbol`, `bar_time`, `b`) of `bar_s` seconds.
+fn bars(bar_s: u64, run: Run) -> Vec<Described> {
+    let d = |what, step| Described { what, step };
+    let bar_key = format!("window(ts, '{bar_s} seconds') AS bar");
+    let trades = "struct(ts, trade_id, price, qty)";
+    let mut out = match run {
+        // De-duplicating in the bar rather than in a stateful step of its own saves a shuffle
+        // of every trade and a state store per micro-batch (measured: see
+        // docs/performance.md); a repeat is the same trade, so it falls in the same bar.
+        Run::Stream => vec![d(
+            "bars: the set of trades of tumbling event-time windows per symbol; a trade sent \
+             twice (a re-sent snapshot) counts once",
+            // A set (hashed, linear) rather than a sorted list: open and close are the least
+            // and greatest trades by (time, trade id), found in one pass each.
+            Step::Aggregate {
+                keys: vec![bar_key, "symbol".into()],
+                aggs: vec![format!("collect_set({trades}) AS t")],
+            },
+        )],
+        // A list costs less per trade than a set, and a batch job reads it once, at the end;
+        // in the stream, where an open bar's trades go back to the state store every batch,
+        // it measured slower than the set.
+        Run::Batch => vec![
+            d(
+                "bars: the list of trades of tumbling event-time windows per symbol",
+                Step::Aggregate {
+                    keys: vec![bar_key, "symbol".into()],
+                    aggs: vec![format!("collect_list({trades}) AS t")],
+                },
+            ),
+            d(
+                "a trade sent twice (a re-sent snapshot) counts once",
+                // Comparing whole trades is quadratic in the bar's trades: done only for a
+                // bar whose trade ids repeat, found by a hashed pass over the ids.
+                Step::Select(vec![
+                    "bar".into(),
+                    "symbol".into(),
+                    "IF(size(array_distinct(t.trade_id)) = size(t), t, array_distinct(t)) AS t"
+                        .into(),
+                ]),
+            ),
+        ],
+    };
+    out.push(d(
+        "OHLCV (open and close by time, then trade id); a bar's event time is its \
+         window_time, for the chained window",
+        Step::Select(vec![
+            "symbol".into(),
+            "window_time(bar) AS bar_time".into(),
+            "named_struct('bar_end', bar.end, 'bar_start', bar.start, \
+             'open', array_min(t).price, 'high', array_max(t.price), \
+             'low', array_min(t.price), 'close', array_max(t).price, \
+             'volume', aggregate(t.qty, 0D, (v, q) -> v + q), \
+             'trades', CAST(size(t) AS BIGINT)) AS b"
+                .into(),
+        ]),
+    ));
     out
 }
 
@@ -601,9 +648,30 @@ mod tests {
              'ts', CAST(ts AS TIMESTAMP))"
         );
         let s = Strategy::default();
-        let (json, columns) = (steps(&s), steps_from(&s, Entry::Columns));
+        let (json, columns) = (steps(&s), steps_from(&s, Entry::Columns, Run::Stream));
         assert_eq!(json[1..], columns[1..]);
         assert_ne!(json[0], columns[0]);
+    }
+
+    #[test]
+    fn a_batch_differs_only_in_its_bars() {
+        let s = Strategy::default();
+        let (stream, batch) = (steps(&s), steps_from(&s, Entry::Json, Run::Batch));
+        let bars = stream
+            .iter()
+            .position(|d| d.what.starts_with("bars"))
+            .unwrap();
+        // The batch drops repeated trades in a step of its own, after its bars.
+        assert_eq!(batch.len(), stream.len() + 1);
+        assert_eq!(stream[..bars], batch[..bars]);
+        assert_eq!(stream[bars + 1..], batch[bars + 2..]);
+        assert!(describe(&stream).contains("collect_set"));
+        let text = describe(&batch[bars..bars + 2]);
+        assert!(
+            text.contains("collect_list(struct(ts, trade_id, price, qty))"),
+            "{text}"
+        );
+        assert!(text.contains("array_distinct(t)"), "{text}");
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! ([`input`]), as raw rows with the trade JSON in `value` (what the live query reads from
 //! Kafka) or the trade's fields as columns. The strategy's steps ([`crate::query::steps_on`],
 //! built by the same code as the live query) turn them into the signal JSON; on a batch
-//! DataFrame Spark ignores the watermark, and a repeated trade counts once in its bar's set of
-//! trades as it does live, so the signals are the live query's, id for id. The run forces `rules.every_bar` on, because the simulation needs every bar; the signals file (and
-//! topic) gets the bars where a rule fired, as live, unless every bar is asked for.
+//! DataFrame Spark ignores the watermark, and a repeated trade counts once in its bar as it
+//! does live (only the bars' steps differ, see [`sql::Run`]), so the signals are the live
+//! query's, id for id. The run forces `rules.every_bar` on, because the simulation needs every
+//! bar; the signals file (and topic) gets the bars where a rule fired, as live, unless every
+//! bar is asked for.
 //!
 //! The signals are cached on the cluster, written (JSON lines: the signal JSON as the live
 //! query writes it; Parquet: its fields as columns) and simulated ([`simulate`]); only the
@@ -29,8 +31,8 @@ use spark_connect::row::Value;
 use spark_connect::{DataFrame, SparkSession};
 
 use crate::error::{Error, SparkContext};
-use crate::query;
 use crate::strategy::Strategy;
+use crate::{query, sql};
 pub use input::{FileFormat, Input};
 pub use simulate::{Metrics, SimSettings};
 
@@ -166,7 +168,7 @@ pub fn run(
     };
     phases.start("bars and signals");
     let (rows, entry) = input::rows(spark, &s, &input, settings.from, settings.to);
-    let bars = query::steps_on(rows, entry, &s)
+    let bars = query::steps_on(rows, entry, sql::Run::Batch, &s)
         .select_expr(vec![
             "key",
             "value",
