@@ -179,7 +179,7 @@ pub enum Command {
         #[command(flatten)]
         strategy: StrategyFlags,
         /// How long the warm-up runs, in seconds.
-        #[arg(long, default_value_t = 45)]
+        #[arg(long, default_value_t = 90)]
         seconds: u64,
         /// Synthetic trades per second.
         #[arg(long, default_value_t = 10_000)]

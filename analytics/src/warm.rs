@@ -51,7 +51,7 @@ pub const SIGNALS_TOPIC: &str = "warm.signals";
 impl Default for WarmSettings {
     fn default() -> Self {
         WarmSettings {
-            duration: Duration::from_secs(45),
+            duration: Duration::from_secs(90),
             rate: 10_000,
             trades_topic: TRADES_TOPIC.into(),
             signals_topic: SIGNALS_TOPIC.into(),

@@ -9,8 +9,13 @@ fn stack_script() -> PathBuf {
 
 /// Runs `spark/stack <args>` and panics with its output if it fails.
 pub fn run(args: &[&str]) {
+    // A Connect server restarted mid-test must come back, not be fully warm: a 20 s warm-up
+    // instead of the default 90 s keeps the fault tests short (STACK_WARM_S set by the caller
+    // wins).
+    let warm_s = std::env::var("STACK_WARM_S").unwrap_or_else(|_| "20".into());
     let out = Command::new(stack_script())
         .args(args)
+        .env("STACK_WARM_S", warm_s)
         .output()
         .expect("run spark/stack");
     assert!(
