@@ -179,10 +179,10 @@ pub enum Command {
         #[command(flatten)]
         strategy: StrategyFlags,
         /// How long the warm-up runs, in seconds.
-        #[arg(long, default_value_t = 90)]
+        #[arg(long, default_value_t = analytics::warm::DEFAULT_SECONDS)]
         seconds: u64,
         /// Synthetic trades per second.
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = analytics::warm::DEFAULT_RATE)]
         rate: u32,
         /// The topic the synthetic trades go through.
         #[arg(long, default_value = analytics::warm::TRADES_TOPIC)]

@@ -47,12 +47,17 @@ pub struct WarmSettings {
 pub const TRADES_TOPIC: &str = "warm.trades";
 /// The topic of the warm-up's signals.
 pub const SIGNALS_TOPIC: &str = "warm.signals";
+/// How long the warm-up runs by default, in seconds (45 s left the first minute's p99 over 5 s
+/// in three of ten runs: docs/performance.md, "Warm start").
+pub const DEFAULT_SECONDS: u64 = 90;
+/// Synthetic trades per second by default.
+pub const DEFAULT_RATE: u32 = 10_000;
 
 impl Default for WarmSettings {
     fn default() -> Self {
         WarmSettings {
-            duration: Duration::from_secs(90),
-            rate: 10_000,
+            duration: Duration::from_secs(DEFAULT_SECONDS),
+            rate: DEFAULT_RATE,
             trades_topic: TRADES_TOPIC.into(),
             signals_topic: SIGNALS_TOPIC.into(),
             checkpoint_dir: String::new(),
