@@ -59,6 +59,11 @@ pub struct Described {
     pub step: Step,
 }
 
+/// A step with what it does, for `explain`.
+fn d(what: &'static str, step: Step) -> Described {
+    Described { what, step }
+}
+
 /// How the rows the steps start from hold a trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
@@ -117,7 +122,6 @@ pub fn steps_from(s: &Strategy, entry: Entry, run: Run) -> Vec<Described> {
     // The window reaches `gap_fill` bars further back than the L intervals it evaluates, only
     // to find the close that fills its oldest intervals when they had no trade.
     let lookback_s = bar_s * (lookback + s.bars.gap_fill as u64);
-    let d = |what, step| Described { what, step };
     let mut out = vec![
         match entry {
             Entry::Json => d(
@@ -386,7 +390,6 @@ pub fn steps_from(s: &Strategy, entry: Entry, run: Run) -> Vec<Described> {
 
 /// The steps from trades to OHLCV bars (`symbol`, `bar_time`, `b`) of `bar_s` seconds.
 fn bars(bar_s: u64, run: Run) -> Vec<Described> {
-    let d = |what, step| Described { what, step };
     let bar_key = format!("window(ts, '{bar_s} seconds') AS bar");
     let trades = "struct(ts, trade_id, price, qty)";
     let mut out = match run {
