@@ -101,7 +101,7 @@ fn configure_session(spark: &SparkSession, s: &Strategy) -> Result<(), Error> {
 /// connection's, so a `conf().set` reaches the plans' session only while the connection names
 /// no user (see `connect`). Measured with a user id: `spark.sql.adaptive.enabled` set to
 /// `false` through `conf().set` left AQE on, through `SET` it turned it off.
-fn set_conf(spark: &SparkSession, key: &str, value: Option<&str>) -> Result<(), Error> {
+pub(crate) fn set_conf(spark: &SparkSession, key: &str, value: Option<&str>) -> Result<(), Error> {
     let statement = match value {
         Some(v) => format!("SET {key}={v}"),
         None => format!("RESET {key}"),

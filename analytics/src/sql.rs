@@ -174,45 +174,22 @@ pub fn steps_from(s: &Strategy, entry: Entry, run: Run) -> Vec<Described> {
         ),
     ];
     out.extend(bars(bar_s, run));
-    out.extend([
-        d(
-            "lookback: sliding windows of L + gap_fill bars, one per bar, the bars sorted by end",
-            Step::Aggregate {
-                keys: vec![
-                    format!("window(bar_time, '{lookback_s} seconds', '{bar_s} seconds') AS lw"),
-                    "symbol".into(),
-                ],
-                aggs: vec!["array_sort(collect_list(b)) AS raw".into()],
-            },
-        ),
-        d(
-            "",
-            Step::Select(vec![
-                "symbol".into(),
-                "lw.end AS window_end".into(),
-                "raw".into(),
-            ]),
-        ),
-        d(
-            "a window belongs to the bar it ends with; windows ending on an empty interval \
-             emit nothing",
-            Step::Filter("element_at(raw, -1).bar_end = window_end".into()),
-        ),
-        d(
-            "the window: the bars of the last L intervals (from the first real bar on), an \
+    out.extend(lookback_windows(bar_s, lookback_s, run));
+    out.extend([d(
+        "the window: the bars of the last L intervals (from the first real bar on), an \
              empty interval a flat bar at the close before it (found up to gap_fill bars \
              before the L) with volume 0",
-            // Each bar followed by flat copies up to the next bar's interval: one pass over
-            // the sorted bars, where looking up each interval's bar would cost L x (L +
-            // gap_fill) comparisons per window (measured: most of a backtest's time).
-            Step::Select(vec![
-                "symbol".into(),
-                "element_at(raw, -1) AS bar".into(),
-                format!(
-                    "{} AS w",
-                    bind(
-                        &format!(
-                            "flatten(transform(raw, (r, i) -> transform(sequence(r.bar_end, \
+        // Each bar followed by flat copies up to the next bar's interval: one pass over
+        // the sorted bars, where looking up each interval's bar would cost L x (L +
+        // gap_fill) comparisons per window (measured: most of a backtest's time).
+        Step::Select(vec![
+            "symbol".into(),
+            "element_at(raw, -1) AS bar".into(),
+            format!(
+                "{} AS w",
+                bind(
+                    &format!(
+                        "flatten(transform(raw, (r, i) -> transform(sequence(r.bar_end, \
                              IF(i + 1 < size(raw), element_at(raw, i + 2).bar_end - \
                              INTERVAL {bar_s} SECONDS, r.bar_end), INTERVAL {bar_s} SECONDS), \
                              e -> IF(e = r.bar_end, named_struct('open', r.open, \
@@ -220,14 +197,13 @@ pub fn steps_from(s: &Strategy, entry: Entry, run: Run) -> Vec<Described> {
                              'volume', r.volume, 'trades', CAST(r.trades AS DOUBLE)), \
                              named_struct('open', r.close, 'high', r.close, 'low', r.close, \
                              'close', r.close, 'volume', 0D, 'trades', 0D)))))"
-                        ),
-                        "f",
-                        &format!("slice(f, greatest(size(f) - {lookback}, 0) + 1, {lookback})"),
-                    )
-                ),
-            ]),
-        ),
-    ]);
+                    ),
+                    "f",
+                    &format!("slice(f, greatest(size(f) - {lookback}, 0) + 1, {lookback})"),
+                )
+            ),
+        ]),
+    )]);
     // The series the single-input indicators read (the closes, and any other `source`).
     let sources: BTreeSet<Source> = instances.iter().map(|i| i.source).collect();
     let src = |source: Source, k: u32| at_back(&format!("src_{}", source.name()), k);
@@ -447,6 +423,89 @@ fn bars(bar_s: u64, run: Run) -> Vec<Described> {
     out
 }
 
+/// The steps from bars to each bar's lookback window (`symbol`, `window_end`, `raw`: the bars
+/// ending in the `lookback_s` seconds up to and including the bar, sorted by end).
+fn lookback_windows(bar_s: u64, lookback_s: u64, run: Run) -> Vec<Described> {
+    let mut out = match run {
+        // A stream has no frame over rows to come: each bar goes into every sliding window
+        // it falls in, and a window is final when the watermark passes its end.
+        Run::Stream => vec![
+            d(
+                "lookback: sliding windows of L + gap_fill bars, one per bar, the bars sorted \
+                 by end",
+                Step::Aggregate {
+                    keys: vec![
+                        format!(
+                            "window(bar_time, '{lookback_s} seconds', '{bar_s} seconds') AS lw"
+                        ),
+                        "symbol".into(),
+                    ],
+                    aggs: vec!["array_sort(collect_list(b)) AS raw".into()],
+                },
+            ),
+            d(
+                "",
+                Step::Select(vec![
+                    "symbol".into(),
+                    "lw.end AS window_end".into(),
+                    "raw".into(),
+                ]),
+            ),
+        ],
+        // The same bars from a frame over each symbol's bars in time order: no copy of every
+        // bar into each of its L + gap_fill windows, and no shuffle of those copies
+        // (measured: see docs/performance.md). The frames are computed per span of
+        // `lookback_s` (each bar also copied, marked not its own, into the next span, where
+        // the first frames reach back), so that one symbol's bars spread over every core.
+        Run::Batch => {
+            let span = format!("floor(unix_micros(b.bar_end) / {})", lookback_s * 1_000_000);
+            vec![
+                d(
+                    "lookback: each bar in its span of the timeline, and a copy in the next",
+                    Step::Select(vec![
+                        "symbol".into(),
+                        "b".into(),
+                        "explode(array(true, false)) AS own".into(),
+                    ]),
+                ),
+                d(
+                    "",
+                    Step::Select(vec![
+                        "symbol".into(),
+                        "b".into(),
+                        "own".into(),
+                        format!("{span} + IF(own, 0, 1) AS span"),
+                    ]),
+                ),
+                d(
+                    "the bars of the L + gap_fill intervals up to each bar, sorted by end",
+                    Step::Select(vec![
+                        "symbol".into(),
+                        "own".into(),
+                        "b.bar_end AS window_end".into(),
+                        format!(
+                            "array_sort(collect_list(b) OVER (PARTITION BY symbol, span \
+                             ORDER BY unix_micros(b.bar_end) \
+                             RANGE BETWEEN {} PRECEDING AND CURRENT ROW)) AS raw",
+                            (lookback_s - bar_s) * 1_000_000
+                        ),
+                    ]),
+                ),
+                d(
+                    "one window per bar, from its own span",
+                    Step::Filter("own".into()),
+                ),
+            ]
+        }
+    };
+    out.push(d(
+        "a window belongs to the bar it ends with; windows ending on an empty interval \
+         emit nothing",
+        Step::Filter("element_at(raw, -1).bar_end = window_end".into()),
+    ));
+    out
+}
+
 /// Trade fields the query reads.
 const USED_FIELDS: [&str; 5] = ["symbol", "trade_id", "price", "qty", "ts"];
 
@@ -657,24 +716,33 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_differs_only_in_its_bars() {
+    fn a_batch_differs_only_in_its_bars_and_how_it_gathers_windows() {
         let s = Strategy::default();
         let (stream, batch) = (steps(&s), steps_from(&s, Entry::Json, Run::Batch));
-        let bars = stream
-            .iter()
-            .position(|d| d.what.starts_with("bars"))
-            .unwrap();
-        // The batch drops repeated trades in a step of its own, after its bars.
-        assert_eq!(batch.len(), stream.len() + 1);
+        let at = |steps: &[Described], what: &str| {
+            steps.iter().position(|d| d.what.starts_with(what)).unwrap()
+        };
+        let bars = at(&stream, "bars");
         assert_eq!(stream[..bars], batch[..bars]);
-        assert_eq!(stream[bars + 1..], batch[bars + 2..]);
+        let window = "the window: the bars of the last L intervals";
+        assert_eq!(stream[at(&stream, window)..], batch[at(&batch, window)..]);
         assert!(describe(&stream).contains("collect_set"));
-        let text = describe(&batch[bars..bars + 2]);
+        let text = describe(&batch[bars..at(&batch, window)]);
         assert!(
             text.contains("collect_list(struct(ts, trade_id, price, qty))"),
             "{text}"
         );
         assert!(text.contains("array_distinct(t)"), "{text}");
+        // The default strategy's window: 120 one-minute intervals, the last one the bar's own.
+        assert!(
+            text.contains("RANGE BETWEEN 7140000000 PRECEDING AND CURRENT ROW"),
+            "{text}"
+        );
+        assert!(
+            text.contains("floor(unix_micros(b.bar_end) / 7200000000)"),
+            "{text}"
+        );
+        assert!(!text.contains("window(bar_time"), "{text}");
     }
 
     #[test]

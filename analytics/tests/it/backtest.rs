@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use analytics::backtest::{self, simulate, BacktestSettings, Input, Metrics, SimSettings};
+use analytics::backtest::{simulate, BacktestSettings, Input, Metrics, SimSettings};
 use analytics::strategy::Rule;
 use chrono::{DateTime, Utc};
 use contract::Signal;
@@ -154,13 +154,9 @@ fn live_and_backtest_give_the_same_signals() {
         input: Input::Kafka { topic: None },
         to: Some(flush_at),
         out: Some(out.clone()),
-        session_id: support::connection().session_id,
         ..BacktestSettings::default()
     };
-    let report = backtest::run(&support::spark(), &strategy, &settings, |l| {
-        eprintln!("{l}")
-    })
-    .expect("backtest");
+    let report = crate::report::run(&strategy, settings);
     let got = read_dir(&out);
     assert_eq!(report.bars as usize, got.len());
     assert_same_signals("live", &live, "backtest", &got);

@@ -32,10 +32,10 @@ fn write_json_lines(trades: &[Trade], path: &Path) {
 }
 
 /// Runs a backtest on a thread with an 8 MiB stack, a main thread's: the Spark Connect client
-/// turns the plan into protobuf recursively, and in a debug build the plan of a file input
-/// (a few dozen levels) overflows a test thread's 2 MiB (measured: the Parquet input did,
-/// in `local_checkpoint`).
-fn run(strategy: &Strategy, settings: BacktestSettings) -> Report {
+/// turns the plan into protobuf recursively, and in a debug build a backtest's plan (a few
+/// dozen levels) overflows a test thread's 2 MiB (measured: the Parquet input did, in
+/// `local_checkpoint`, and the Kafka input since the batch's lookback frames).
+pub(crate) fn run(strategy: &Strategy, settings: BacktestSettings) -> Report {
     let settings = BacktestSettings {
         session_id: support::connection().session_id,
         ..settings
