@@ -276,7 +276,10 @@ pub fn supervised(report: &Supervised) -> String {
 /// What a backtest did: counts, where the signals went, the phases' times, and the metrics
 /// table (per symbol, then the portfolio as `*`).
 pub fn backtest(r: &crate::backtest::Report) -> String {
-    let mut out = format!("{} bars, {} with a signal\n", r.bars, r.signals);
+    let mut out = format!(
+        "{} records read, {} skipped as unusable, {} as too far ahead\n{} bars, {} with a signal\n",
+        r.records, r.bad_records, r.ahead_records, r.bars, r.signals
+    );
     if let Some((path, rows)) = &r.written {
         out.push_str(&format!("{rows} signals written to {}\n", path.display()));
     }

@@ -89,6 +89,13 @@ impl Default for BacktestSettings {
 /// What a backtest did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
+    /// Records read from the input (in the time range).
+    pub records: u64,
+    /// Records skipped as unusable (not a trade, or a trade that fails validation), counted
+    /// as the live query counts them.
+    pub bad_records: u64,
+    /// Valid trades skipped as stamped too far in the future (`source.max_ahead_s`).
+    pub ahead_records: u64,
     /// Bars computed (every symbol).
     pub bars: u64,
     /// Bars where a rule fired.
@@ -196,6 +203,16 @@ pub fn run(
         // optimizer take minutes (measured: 250 s for 600 bars with `cache()`).
         .local_checkpoint()
         .during(|| "compute the bars".into())?;
+    // The input step's counts, from the execution that just computed the bars.
+    let input_count = |key: &str| observed(spark, sql::INPUT_METRICS, key).unwrap_or(0);
+    let (records, bad_records, ahead_records) = (
+        input_count(sql::RECORDS),
+        input_count(sql::BAD_RECORDS),
+        input_count(sql::AHEAD_RECORDS),
+    );
+    if bad_records > 0 {
+        tracing::warn!(bad_records, records, "input records skipped as unusable");
+    }
     let counts = bars
         .select_expr(vec!["count(1) AS bars", "count_if(fired) AS signals"])
         .collect()
@@ -283,6 +300,9 @@ pub fn run(
     let phases = phases.finish();
     drop(watcher);
     Ok(Report {
+        records,
+        bad_records,
+        ahead_records,
         bars: n_bars,
         signals: n_signals,
         written,
@@ -290,6 +310,19 @@ pub fn run(
         metrics,
         phases,
     })
+}
+
+/// The count `key` of the observed metrics `name` in the session's last execution; `None`
+/// when the server sent none.
+fn observed(spark: &SparkSession, name: &str, key: &str) -> Option<u64> {
+    use spark_connect_proto::expression::literal::LiteralType;
+    let info = spark.last_execution_info()?;
+    let metrics = info.observed_metrics.iter().find(|m| m.name == name)?;
+    let i = metrics.keys.iter().position(|k| k == key)?;
+    match metrics.values.get(i)?.literal_type {
+        Some(LiteralType::Long(n)) => u64::try_from(n).ok(),
+        _ => None,
+    }
 }
 
 /// Every bar of the `view` of bars with its equity, from [`simulate::curve_sql`].

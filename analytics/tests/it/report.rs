@@ -78,6 +78,18 @@ fn the_report_draws_every_symbol_in_a_browser_and_the_topic_gets_the_signals() {
     let trades = crate::exact::series();
     let jsonl = dir.join("trades.jsonl");
     write_json_lines(&trades, &jsonl);
+    // Two unusable lines and a trade stamped decades ahead: skipped, and counted.
+    let ahead = support::trade(
+        "TREND/USD",
+        999_999,
+        "2099-01-01T00:00:00Z".parse().unwrap(),
+        1.0,
+        1.0,
+    );
+    let mut text = std::fs::read_to_string(&jsonl).unwrap();
+    text.push_str("not a trade\n{\"symbol\":\"TREND/USD\",\"price\":-1}\n");
+    text.push_str(&(ahead.to_json() + "\n"));
+    std::fs::write(&jsonl, text).unwrap();
     let out = dir.join("signals.jsonl");
     let html = dir.join("report.html");
     let report = run(
@@ -91,6 +103,10 @@ fn the_report_draws_every_symbol_in_a_browser_and_the_topic_gets_the_signals() {
         },
     );
     let signals = read_dir(&out);
+    assert_eq!(
+        (report.records, report.bad_records, report.ahead_records),
+        (trades.len() as u64 + 3, 2, 1)
+    );
     assert_eq!(signals.len() as u64, report.signals);
     assert!(signals.len() > 20, "{} signals", signals.len());
     assert_eq!(report.html.as_deref(), Some(html.as_path()));
