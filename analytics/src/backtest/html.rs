@@ -30,6 +30,9 @@ pub struct CurvePoint {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Header<'a> {
     pub strategy: &'a str,
+    /// Input records read, and those skipped (unusable, or stamped too far ahead).
+    pub records: u64,
+    pub skipped: u64,
     pub bars: u64,
     pub signals: u64,
     pub sim: &'a SimSettings,
@@ -138,11 +141,14 @@ pub fn render(header: &Header, metrics: &[Metrics], points: &[CurvePoint]) -> St
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>Backtest: {name}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <h1>Backtest: {name}</h1>\n<p class=\"meta\">{bars} bars, {signals} with a signal; \
+         <h1>Backtest: {name}</h1>\n<p class=\"meta\">{records} records read, {skipped} \
+         skipped; {bars} bars, {signals} with a signal; \
          {mode}, fee {fee} bps and slippage {slip} bps per side, capital {capital} split \
          equally among the symbols. Drag to pan, scroll to zoom; hover a bar for its values \
          and a mark for its reasons.</p>\n",
         name = escape(header.strategy),
+        records = header.records,
+        skipped = header.skipped,
         bars = header.bars,
         signals = header.signals,
         mode = if sim.long_short {
@@ -241,6 +247,8 @@ mod tests {
         let html = render(
             &Header {
                 strategy: "<b>s</b>",
+                records: 4,
+                skipped: 1,
                 bars: 3,
                 signals: 2,
                 sim: &SimSettings::default(),

@@ -283,6 +283,8 @@ pub fn run(
         let page = html::render(
             &html::Header {
                 strategy: &s.name,
+                records,
+                skipped: bad_records + ahead_records,
                 bars: n_bars,
                 signals: n_signals,
                 sim: &settings.sim,

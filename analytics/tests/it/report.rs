@@ -110,6 +110,12 @@ fn the_report_draws_every_symbol_in_a_browser_and_the_topic_gets_the_signals() {
     assert_eq!(signals.len() as u64, report.signals);
     assert!(signals.len() > 20, "{} signals", signals.len());
     assert_eq!(report.html.as_deref(), Some(html.as_path()));
+    let page = std::fs::read_to_string(&html).unwrap();
+    let counts = format!("{} records read, 3 skipped", trades.len() + 3);
+    assert!(
+        page.contains(&counts),
+        "the report's header lacks {counts:?}"
+    );
 
     // The topic gets the file's signals, keyed by symbol.
     let want = signals.len();
@@ -376,6 +382,8 @@ fn markup_in_symbols_and_reasons_stays_text_in_a_browser() {
     let page = html::render(
         &Header {
             strategy: evil,
+            records: 90,
+            skipped: 0,
             bars: 30,
             signals: 6,
             sim: &backtest::SimSettings::default(),
