@@ -76,10 +76,13 @@ pub enum Entry {
 /// How the steps run: as the live streaming query, or as one batch job over history (a
 /// backtest).
 ///
-/// Only the bars differ: a stream keeps each open bar's set of trades in its state, where a
-/// batch job, which sees every trade of a bar at once, collects a cheaper list and drops
-/// repeats at the end (measured: see docs/performance.md). Both count a trade sent twice once,
-/// and the backtest's equivalence test holds them to the same signals.
+/// Two things differ, both measured (docs/performance.md). The bars: a stream keeps each open
+/// bar's set of trades in its state, where a batch job, which sees every trade of a bar at
+/// once, collects a cheaper list and drops repeats at the end; both count a trade sent twice
+/// once. Each bar's lookback window: a stream copies every bar into each sliding window it
+/// falls in, a batch job takes a frame over the bars in time order. The indicators, rules and
+/// signal after them are the same steps, and the backtest's equivalence test holds both runs
+/// to the same signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Run {
     Stream,
@@ -95,7 +98,7 @@ pub fn steps(s: &Strategy) -> Vec<Described> {
 }
 
 /// [`steps`] from rows that hold the trades as `entry` says (only the first step differs), run
-/// as `run` says (only the bars differ).
+/// as `run` says (the bars and how each window is gathered differ).
 pub fn steps_from(s: &Strategy, entry: Entry, run: Run) -> Vec<Described> {
     let rules = s.compiled_rules();
     let instances = s.indicators.instances();
