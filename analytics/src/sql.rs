@@ -369,7 +369,6 @@ pub fn steps_from(s: &Strategy, entry: Entry, run: Run) -> Vec<Described> {
 
 /// The steps from trades to OHLCV bars (`symbol`, `bar_time`, `b`) of `bar_s` seconds.
 fn bars(bar_s: u64, run: Run) -> Vec<Described> {
-    let bar_key = format!("window(ts, '{bar_s} seconds') AS bar");
     let bar_us = bar_s * 1_000_000;
     let trades = "struct(ts, trade_id, price, qty)";
     let mut out = match run {
@@ -382,7 +381,10 @@ fn bars(bar_s: u64, run: Run) -> Vec<Described> {
             // A set (hashed, linear) rather than a sorted list: open and close are the least
             // and greatest trades by (time, trade id), found in one pass each.
             Step::Aggregate {
-                keys: vec![bar_key, "symbol".into()],
+                keys: vec![
+                    format!("window(ts, '{bar_s} seconds') AS bar"),
+                    "symbol".into(),
+                ],
                 aggs: vec![format!("collect_set({trades}) AS t")],
             },
         )],

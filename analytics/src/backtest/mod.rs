@@ -6,10 +6,10 @@
 //! Kafka) or the trade's fields as columns. The strategy's steps ([`crate::query::steps_on`],
 //! built by the same code as the live query) turn them into the signal JSON; on a batch
 //! DataFrame Spark ignores the watermark, and a repeated trade counts once in its bar as it
-//! does live (only the bars' steps differ, see [`sql::Run`]), so the signals are the live
-//! query's, id for id. The run forces `rules.every_bar` on, because the simulation needs every
-//! bar; the signals file (and topic) gets the bars where a rule fired, as live, unless every
-//! bar is asked for.
+//! does live (only the bars' steps and how each bar's window is gathered differ, see
+//! [`sql::Run`]), so the signals are the live query's, id for id. The run forces
+//! `rules.every_bar` on, because the simulation needs every bar; the signals file (and topic)
+//! gets the bars where a rule fired, as live, unless every bar is asked for.
 //!
 //! The signals are cached on the cluster, written (JSON lines: the signal JSON as the live
 //! query writes it; Parquet: its fields as columns) and simulated ([`simulate`]); only the
@@ -204,11 +204,10 @@ pub fn run(
         .local_checkpoint()
         .during(|| "compute the bars".into())?;
     // The input step's counts, from the execution that just computed the bars.
-    let input_count = |key: &str| observed(spark, sql::INPUT_METRICS, key).unwrap_or(0);
-    let (records, bad_records, ahead_records) = (
-        input_count(sql::RECORDS),
-        input_count(sql::BAD_RECORDS),
-        input_count(sql::AHEAD_RECORDS),
+    let [records, bad_records, ahead_records] = observed(
+        spark,
+        sql::INPUT_METRICS,
+        [sql::RECORDS, sql::BAD_RECORDS, sql::AHEAD_RECORDS],
     );
     if bad_records > 0 {
         tracing::warn!(bad_records, records, "input records skipped as unusable");
@@ -314,17 +313,25 @@ pub fn run(
     })
 }
 
-/// The count `key` of the observed metrics `name` in the session's last execution; `None`
-/// when the server sent none.
-fn observed(spark: &SparkSession, name: &str, key: &str) -> Option<u64> {
+/// The counts `keys` of the observed metrics `name` in the session's last execution; 0 for
+/// a count the server did not send.
+fn observed<const N: usize>(spark: &SparkSession, name: &str, keys: [&str; N]) -> [u64; N] {
     use spark_connect_proto::expression::literal::LiteralType;
-    let info = spark.last_execution_info()?;
-    let metrics = info.observed_metrics.iter().find(|m| m.name == name)?;
-    let i = metrics.keys.iter().position(|k| k == key)?;
-    match metrics.values.get(i)?.literal_type {
-        Some(LiteralType::Long(n)) => u64::try_from(n).ok(),
-        _ => None,
-    }
+    let info = spark.last_execution_info();
+    let metrics = info
+        .iter()
+        .flat_map(|i| &i.observed_metrics)
+        .find(|m| m.name == name);
+    keys.map(|key| {
+        let value = metrics.and_then(|m| {
+            let i = m.keys.iter().position(|k| k == key)?;
+            m.values.get(i)?.literal_type.clone()
+        });
+        match value {
+            Some(LiteralType::Long(n)) => u64::try_from(n).unwrap_or(0),
+            _ => 0,
+        }
+    })
 }
 
 /// Every bar of the `view` of bars with its equity, from [`simulate::curve_sql`].
