@@ -162,6 +162,15 @@ pub fn run(
         "spark.sql.adaptive.coalescePartitions.enabled",
         Some("false"),
     )?;
+    // The bars' collect_list is a typed aggregate: by default Spark runs it as an object hash
+    // aggregate that outgrows its map on a history's many bars and falls back to sorting,
+    // spilling on the way (measured: 640 MiB spilled, 2 s more task time per 10M trades).
+    // A sort aggregate sorts once and spills nothing.
+    query::set_conf(
+        spark,
+        "spark.sql.execution.useObjectHashAggregateExec",
+        Some("false"),
+    )?;
     let input = match &settings.input {
         Input::File { path, format } => Input::File {
             path: absolute(path),
