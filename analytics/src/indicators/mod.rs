@@ -8,9 +8,10 @@
 //! bar, exactly as TA-Lib called on the window's arrays would. VWAP is ours (see [`vwap`]).
 //!
 //! The SQL of a kind is an expression over the window's columns ([`Window`]): `input`, an
-//! array of doubles (the closes, or the instance's `source`), and `bars`, an array of
-//! `struct<open, high, low, close, volume, trades>` of doubles, oldest first, empty intervals
-//! already filled with flat bars. It is evaluated in
+//! array of doubles (the closes, or the instance's `source`), and `bars`, an array of the
+//! query's bars (`struct<bar_end, bar_start, open, high, low, close, volume, trades>`, prices
+//! and volume doubles), oldest first, empty intervals already filled with flat bars. It is
+//! evaluated in
 //! two passes ([`Kind::base`], then [`Kind::output`]) so that the Bollinger bands, whose
 //! deviation needs the mean inside a fold, read the mean as a column instead of recomputing it
 //! for every element (other kinds bind such values inside their own expression).
@@ -563,7 +564,8 @@ impl fmt::Display for Kind {
 pub struct Window {
     /// `array<double>`: the indicator's source series (the closes, unless it says otherwise).
     pub input: String,
-    /// `array<struct<open, high, low, close, volume, trades>>` of doubles.
+    /// `array<struct<bar_end, bar_start, open, high, low, close, volume, trades>>`: the bars,
+    /// prices and volume doubles.
     pub bars: String,
 }
 

@@ -87,7 +87,7 @@ mod tests {
         let sql = condition(&compile("volume / prev(trades, 3) != max(-low, 2)").unwrap());
         assert_eq!(
             sql,
-            "(abs(try_divide(bar.volume, try_element_at(w, -4).trades) - IF((-bar.low) IS NULL OR 2e0D IS NULL, \
+            "(abs(try_divide(bar.volume, CAST(try_element_at(w, -4).trades AS DOUBLE)) - IF((-bar.low) IS NULL OR 2e0D IS NULL, \
              NULL, greatest((-bar.low), 2e0D))) > (1e-9D * abs(bar.close)))"
         );
     }
