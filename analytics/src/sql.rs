@@ -625,14 +625,19 @@ fn struct_of(fields: impl Iterator<Item = (String, String)>) -> String {
 /// or of an earlier bar of the window (`w`), or an indicator value (`ind`, `ind_prev{k}`,
 /// whose field names are the series names), all doubles; null before the window's first bar.
 pub(crate) fn series(s: &Series, back: u32) -> String {
-    match (s, back) {
-        (Series::Bar(BarField::Trades), 0) => "CAST(bar.trades AS DOUBLE)".into(),
-        (Series::Bar(f), 0) => format!("bar.{}", f.name()),
-        (Series::Bar(BarField::Trades), k) => {
-            format!("CAST(try_element_at(w, -{}).trades AS DOUBLE)", k + 1)
+    match s {
+        Series::Bar(f) => {
+            let bar = match back {
+                0 => "bar".to_string(),
+                k => format!("try_element_at(w, -{})", k + 1),
+            };
+            // The bars keep their trade count a BIGINT, as the signal carries it.
+            match f {
+                BarField::Trades => format!("CAST({bar}.trades AS DOUBLE)"),
+                f => format!("{bar}.{}", f.name()),
+            }
         }
-        (Series::Bar(f), k) => format!("try_element_at(w, -{}).{}", k + 1, f.name()),
-        (Series::Indicator(name), k) => format!("{}.`{name}`", at_back("ind", k)),
+        Series::Indicator(name) => format!("{}.`{name}`", at_back("ind", back)),
     }
 }
 
