@@ -76,7 +76,7 @@ pub fn run(
             path.display()
         )));
     }
-    let (rows, entry) = input::rows(spark, s, input, from, to);
+    let (rows, entry) = input::rows(spark, s, input, from, to)?;
     let trades = match entry {
         Entry::Json => rows
             .select_expr(vec![&format!(

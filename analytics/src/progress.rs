@@ -30,7 +30,7 @@ pub struct BatchProgress {
     pub bad_records: Option<i64>,
     /// Input records read (None: no data in this batch).
     pub records: Option<i64>,
-    /// Valid trades kept out as too far ahead of the processing time (None: no data in this
+    /// Valid trades kept out as stamped too far after their receipt (None: no data in this
     /// batch, or a query submitted before this count existed).
     pub ahead_records: Option<i64>,
 }

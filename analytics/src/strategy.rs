@@ -57,11 +57,12 @@ pub struct Source {
     pub starting_offsets: String,
     /// Upper bound of Kafka records read per micro-batch (0 = no bound).
     pub max_offsets_per_trigger: u64,
-    /// Trades stamped more than this many seconds ahead of the processing time (the
-    /// micro-batch's start) are kept out of the bars and counted (`ahead_records` in
+    /// Trades stamped more than this many seconds after their receipt (`recv_ts`, the time
+    /// ingest received them) are kept out of the bars and counted (`ahead_records` in
     /// `status`): one such trade would otherwise move the watermark, which every symbol
-    /// shares, and every real trade until then would be dropped as late. Old trades always
-    /// pass, so a query over history is unaffected. 0 = off.
+    /// shares, and every real trade until then would be dropped as late. The receipt time
+    /// travels with the trade, so a backtest over the topic keeps out exactly what the live
+    /// query did; a trade without one is not checked. 0 = off.
     pub max_ahead_s: u64,
     /// Fail the query when Kafka data it expected is gone (retention, topic recreated). On by
     /// default: trades lost silently make wrong bars and signals, so the query stops with

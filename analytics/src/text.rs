@@ -54,8 +54,8 @@ pub const STATUS_HEADER: [&str; 13] = [
     "LAST ERROR",
 ];
 
-/// One status row. Late, bad and ahead (trades kept out as too far ahead of the processing
-/// time) counts are "last batch / all retained batches".
+/// One status row. Late, bad and ahead (trades kept out as stamped too far after their receipt)
+/// counts are "last batch / all retained batches".
 pub fn status_row(r: &Report) -> Vec<String> {
     let last = r.last.as_ref();
     let num = |f: &dyn Fn(&crate::progress::BatchProgress) -> String| {

@@ -132,7 +132,7 @@ pub fn rows(
     input: &Input,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
-) -> (DataFrame, Entry) {
+) -> Result<(DataFrame, Entry), Error> {
     let cut = |df: DataFrame, ts: &str| match range(ts, from, to) {
         Some(cut) => df.filter(expr(&cut)),
         None => df,
@@ -145,11 +145,11 @@ pub fn rows(
                 .options(kafka_options(s, topic.as_deref(), from, to))
                 .load(None);
             // The offsets of a time are per partition and approximate: cut exactly.
-            (cut(df, "timestamp"), Entry::Json)
+            Ok((cut(df, "timestamp"), Entry::Json))
         }
         Input::File { path, format } => {
             let path = path.to_string_lossy();
-            match format {
+            Ok(match format {
                 FileFormat::JsonLines => (
                     cut(
                         spark.read().format("text").load(Some(&path)),
@@ -157,17 +157,24 @@ pub fn rows(
                     ),
                     Entry::Json,
                 ),
-                FileFormat::Parquet => (
-                    cut(
-                        spark.read().format("parquet").load(Some(&path)),
-                        "CAST(ts AS TIMESTAMP)",
-                    ),
-                    Entry::Columns,
-                ),
+                FileFormat::Parquet => {
+                    let df = spark.read().format("parquet").load(Some(&path));
+                    let columns = df
+                        .columns()
+                        .during(|| format!("read the columns of {path}"))?;
+                    // Trades from elsewhere may lack the receipt time: then none is checked
+                    // as stamped ahead of it, as a trade without one in Kafka.
+                    let df = if columns.iter().any(|c| c == "recv_ts") {
+                        df
+                    } else {
+                        df.with_column("recv_ts", expr("CAST(NULL AS TIMESTAMP)"))
+                    };
+                    (cut(df, "CAST(ts AS TIMESTAMP)"), Entry::Columns)
+                }
                 FileFormat::KrakenCsv { symbol } => {
                     (cut(kraken_csv(spark, &path, symbol), "ts"), Entry::Columns)
                 }
-            }
+            })
         }
     }
 }
@@ -224,6 +231,8 @@ fn kraken_csv(spark: &SparkSession, path: &str, symbol: &str) -> DataFrame {
             "price",
             "qty",
             "ts",
+            // The file has no receipt time: none is checked as stamped ahead of it.
+            "CAST(NULL AS TIMESTAMP) AS recv_ts",
         ])
 }
 

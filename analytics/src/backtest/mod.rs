@@ -191,7 +191,7 @@ pub fn run(
         ui_url: &settings.ui_url,
     };
     phases.start("bars and signals");
-    let (rows, entry) = input::rows(spark, &s, &input, settings.from, settings.to);
+    let (rows, entry) = input::rows(spark, &s, &input, settings.from, settings.to)?;
     let bars = query::steps_on(rows, entry, sql::Run::Batch, &s)
         .select_expr(vec![
             "key",

@@ -123,17 +123,18 @@ fn a_trade_from_the_future_is_kept_out_and_counted() {
     let expected = reference::signals(&good, &strategy);
     assert_eq!(expected.len(), 40);
 
-    // Three hours ahead of the wall clock, in the middle of the real trades. Its Kafka
+    // Received now and stamped three hours ahead, in the middle of the real trades. Its Kafka
     // timestamp is the time it was produced: Kafka refuses record timestamps more than an hour
     // ahead (`log.message.timestamp.after.max.ms`), the trade's own time is what counts.
-    let future = support::trade(
+    let mut future = support::trade(
         "BTC/USD",
         500_000,
         Utc::now() + chrono::Duration::hours(3),
         31_000.0,
         2.0,
-    )
-    .to_json();
+    );
+    future.recv_ts = Utc::now();
+    let future = future.to_json();
     support::produce_trades(&trades_topic, &good[..40]);
     support::produce_raw(&trades_topic, &[("BTC/USD", &future)]);
     support::produce_trades(&trades_topic, &good[40..]);

@@ -78,14 +78,15 @@ fn the_report_draws_every_symbol_in_a_browser_and_the_topic_gets_the_signals() {
     let trades = crate::exact::series();
     let jsonl = dir.join("trades.jsonl");
     write_json_lines(&trades, &jsonl);
-    // Two unusable lines and a trade stamped decades ahead: skipped, and counted.
-    let ahead = support::trade(
+    // Two unusable lines and a trade stamped decades after its receipt: skipped, and counted.
+    let mut ahead = support::trade(
         "TREND/USD",
         999_999,
         "2099-01-01T00:00:00Z".parse().unwrap(),
         1.0,
         1.0,
     );
+    ahead.recv_ts = trades[0].recv_ts;
     let mut text = std::fs::read_to_string(&jsonl).unwrap();
     text.push_str("not a trade\n{\"symbol\":\"TREND/USD\",\"price\":-1}\n");
     text.push_str(&(ahead.to_json() + "\n"));
@@ -280,43 +281,62 @@ fn parquet_and_kraken_csv_inputs_and_parquet_output_give_the_json_lines_signals(
     let from_json = read_parquet(&parquet_out);
     assert_eq!(from_json.len(), want.len(), "the reference's signal count");
 
+    // A backtest of `input` written as JSON lines to `name`, and its signals.
+    let signals_from = |input: Input, name: &str| {
+        let out = dir.join(name);
+        run(
+            &strategy,
+            BacktestSettings {
+                input,
+                out: Some(out.clone()),
+                ..BacktestSettings::default()
+            },
+        );
+        read_dir(&out)
+    };
+
     // Parquet in, JSON lines out.
     let parquet_in = dir.join("trades.parquet");
     analytics::backtest::input::jsonl_as_parquet(&support::spark(), &jsonl, &parquet_in)
         .expect("write the Parquet trades");
-    let jsonl_out = dir.join("from-parquet.jsonl");
-    run(
-        &strategy,
-        BacktestSettings {
-            input: file(&parquet_in, FileFormat::Parquet),
-            out: Some(jsonl_out.clone()),
-            ..BacktestSettings::default()
-        },
-    );
     assert_same_signals(
         "JSON lines in, Parquet out",
         &from_json,
         "Parquet in, JSON lines out",
-        &read_dir(&jsonl_out),
+        &signals_from(file(&parquet_in, FileFormat::Parquet), "from-parquet.jsonl"),
+    );
+
+    // Parquet from elsewhere, without the receipt time: read all the same.
+    let bare = dir.join("trades-bare.parquet");
+    support::spark()
+        .read()
+        .format("parquet")
+        .load(Some(&parquet_in.to_string_lossy()))
+        .select_expr(vec!["symbol", "trade_id", "price", "qty", "ts"])
+        .write()
+        .format("parquet")
+        .mode("overwrite")
+        .save(Some(&bare.to_string_lossy()))
+        .expect("write the Parquet trades without recv_ts");
+    assert_same_signals(
+        "JSON lines in, Parquet out",
+        &from_json,
+        "Parquet without recv_ts in",
+        &signals_from(file(&bare, FileFormat::Parquet), "from-bare-parquet.jsonl"),
     );
 
     // Kraken's CSV of one symbol (ids of its own: the signals do not depend on them).
     let symbol = "TREND/USD";
     let csv = dir.join("TRENDUSD.csv");
     write_kraken_csv(&trades, symbol, &csv);
-    let csv_out = dir.join("from-csv.jsonl");
-    run(
-        &strategy,
-        BacktestSettings {
-            input: file(
-                &csv,
-                FileFormat::KrakenCsv {
-                    symbol: symbol.into(),
-                },
-            ),
-            out: Some(csv_out.clone()),
-            ..BacktestSettings::default()
-        },
+    let from_csv = signals_from(
+        file(
+            &csv,
+            FileFormat::KrakenCsv {
+                symbol: symbol.into(),
+            },
+        ),
+        "from-csv.jsonl",
     );
     let of_symbol: Vec<Signal> = from_json
         .iter()
@@ -328,7 +348,7 @@ fn parquet_and_kraken_csv_inputs_and_parquet_output_give_the_json_lines_signals(
         "{} signals of {symbol}",
         of_symbol.len()
     );
-    assert_same_signals("JSON lines", &of_symbol, "Kraken CSV", &read_dir(&csv_out));
+    assert_same_signals("JSON lines", &of_symbol, "Kraken CSV", &from_csv);
 }
 
 /// Symbols and reasons holding markup, in a real browser: the page draws them as text and
